@@ -1,0 +1,623 @@
+"""Hidden checks of notebook 01, tensors and shapes. Never shipped to students.
+
+One check per graded exercise, each in the framework's three steps:
+``cases()`` builds inputs from fixed seeds, ``call()`` runs the student's
+function (the default, except for broadcast_shape, which also forbids NumPy's
+and PyTorch's broadcasting helpers), ``judge()`` compares with PyTorch in
+float64 and says, in words, what most likely went wrong.
+
+A message starts with the case's label (the situation, e.g. "empty batch
+N = 0"), never with the code of the inputs.
+"""
+from __future__ import annotations
+
+import math
+import re
+import sys
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from course.checks import CheckFailed, Comparison, as_array, compare, compare_scalar, compare_shape_tuple
+
+from .framework import Case, HiddenCheck, Outcome, by_exercise, call_plain, copy_args, outcome_failure
+
+NOTEBOOK = "01_tensors_and_shapes"
+
+
+# ----------------------------------------------------------------------------------------------
+# helpers shared by the checks (judge side: they never run student code)
+
+
+def _torch():
+    import torch  # lazily: only the judge needs the reference
+
+    return torch
+
+
+def _t(a: np.ndarray):
+    """A float64 tensor holding a copy of ``a``."""
+    return _torch().from_numpy(np.array(a, dtype=np.float64, copy=True))
+
+
+def _fmt_shape(shape) -> str:
+    shape = tuple(int(s) for s in shape)
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _name(check: HiddenCheck, case: Case) -> str:
+    return f"{check.exercise} [{case.label}]"
+
+
+def _fail(name: str, text: str) -> Comparison:
+    return Comparison(name, False, f"✗ {name} {text}")
+
+
+def _with_hint(result: Comparison, hint: Optional[str]) -> Comparison:
+    """Append a likely cause to a failed comparison."""
+    if result.ok or not hint:
+        return result
+    return Comparison(result.name, False, f"{result.message} — likely cause: {hint}")
+
+
+def _value_of(outcome: Outcome) -> Optional[np.ndarray]:
+    """The returned value as a float64 array, or None when it is not an array of numbers."""
+    try:
+        return as_array("value", outcome.value)
+    except CheckFailed:
+        return None
+
+
+def _matches(got: Optional[np.ndarray], candidate: np.ndarray, *, rtol: float = 1e-8, atol: float = 0.0) -> bool:
+    """Whether ``got`` equals a candidate (e.g. the result of a typical mistake)."""
+    if got is None or got.shape != candidate.shape:
+        return False
+    with np.errstate(all="ignore"):
+        return bool(np.all(np.abs(got - candidate) <= atol + rtol * np.abs(candidate)))
+
+
+def _describe_value(v: Any) -> str:
+    if isinstance(v, np.ndarray):
+        return f"an array of shape {_fmt_shape(v.shape)}"
+    if type(v) in (int, float):
+        return f"{v:.6g}" if type(v) is float else str(v)
+    if type(v) in (tuple, list):
+        text = repr(v)
+        return text if len(text) <= 60 else text[:57] + "..."
+    return type(v).__name__
+
+
+def _mentions_matmul(outcome: Outcome) -> bool:
+    text = outcome.message.lower()
+    return outcome.kind == "raised" and any(w in text for w in ("matmul", "aligned", "mismatch in its core", "shapes"))
+
+
+# ----------------------------------------------------------------------------------------------
+# broadcast_shape
+
+
+class ForbiddenHelper(RuntimeError):
+    """Raised in place of numpy's / torch's broadcasting helpers while broadcast_shape runs."""
+
+
+_FORBIDDEN = {
+    "numpy": ("broadcast_shapes", "broadcast", "broadcast_arrays", "broadcast_to"),
+    "torch": ("broadcast_shapes", "broadcast_tensors"),
+}
+
+
+def _rule(a: tuple, b: tuple, *, left: bool = False, zero_is_one: bool = False) -> Optional[tuple]:
+    """The broadcasting rule (and two classic misreadings of it), for diagnoses only.
+
+    left=True lines the shapes up on the left; zero_is_one=True lets a size 0 stretch
+    like a size 1. Returns None where the rule refuses.
+    """
+    n = max(len(a), len(b))
+    pad = lambda s: (tuple(s) + (1,) * (n - len(s))) if left else ((1,) * (n - len(s)) + tuple(s))
+    out = []
+    for p, q in zip(pad(a), pad(b)):
+        stretch_p = p == 1 or (zero_is_one and p == 0)
+        stretch_q = q == 1 or (zero_is_one and q == 0)
+        if p == q:
+            out.append(p)
+        elif stretch_p:
+            out.append(q)
+        elif stretch_q:
+            out.append(p)
+        else:
+            return None
+    return tuple(out)
+
+
+def _clashes(a: tuple, b: tuple) -> list[tuple[int, int]]:
+    """The (size of a, size of b) pairs that cannot broadcast, right-aligned."""
+    n = max(len(a), len(b))
+    pa = (1,) * (n - len(a)) + tuple(a)
+    pb = (1,) * (n - len(b)) + tuple(b)
+    return [(p, q) for p, q in zip(pa, pb) if p != q and p != 1 and q != 1]
+
+
+def _names_number(text: str, k: int) -> bool:
+    forms = {str(k), f"{k:,}", f"{k:_}"}
+    return any(re.search(rf"(?<![0-9.,_]){re.escape(f)}(?![0-9_]|[.,][0-9])", text) for f in forms)
+
+
+class BroadcastShapeCheck(HiddenCheck):
+    exercise = "broadcast_shape"
+
+    def cases(self) -> list[Case]:
+        fixed = [
+            ("bias add: (32, 128) with (128,)", (32, 128), (128,)),
+            ("outer grid: (3, 1) with (1, 3)", (3, 1), (1, 3)),
+            ("shorter shape first: (128,) with (32, 128)", (128,), (32, 128)),
+            ("ranks 4 and 3: (8, 1, 6, 1) with (7, 1, 5)", (8, 1, 6, 1), (7, 1, 5)),
+            ("equal shapes (2, 3)", (2, 3), (2, 3)),
+            ("two 0-d shapes", (), ()),
+            ("a 0-d shape first, then (2, 3)", (), (2, 3)),
+            ("(5, 4), then a 0-d shape", (5, 4), ()),
+            ("only ones: (1, 1) with (1,)", (1, 1), (1,)),
+            ("size 0 with size 1: (0,) with (1,)", (0,), (1,)),
+            ("size 1 with size 0: (1, 3) with (0, 1)", (1, 3), (0, 1)),
+            ("size 0 with size 0", (0,), (0,)),
+            ("zero-size middle axis: (2, 0, 4) with (1, 4)", (2, 0, 4), (1, 4)),
+            ("huge sizes: (2**40, 1) with (1, 2**30)", (2**40, 1), (1, 2**30)),
+            ("huge, ranks 3 and 2: (2**31, 1, 7) with (3, 1)", (2**31, 1, 7), (3, 1)),
+            ("must fail: (4, 3) with (4,)", (4, 3), (4,)),
+            ("must fail in the first axis: (2, 1, 3) with (4, 1, 3)", (2, 1, 3), (4, 1, 3)),
+            ("must fail: size 0 against size 3", (0,), (3,)),
+            ("must fail: (5, 3, 1) with (0, 1)", (5, 3, 1), (0, 1)),
+            ("must fail after a compatible axis: (6, 5) with (7, 1)", (6, 5), (7, 1)),
+            ("must fail, huge sizes: (2**40,) with (2**30,)", (2**40,), (2**30,)),
+        ]
+        cases = [Case(label, (a, b)) for label, a, b in fixed]
+        rng = np.random.default_rng(20_101)
+        sizes = [0, 1, 1, 2, 3, 4, 5, 7]
+        for k in range(24):
+            clash = k % 3 == 2
+            n = int(rng.integers(1 if clash else 0, 6))
+            full = [int(rng.choice(sizes)) for _ in range(n)]
+            ra, rb = int(rng.integers(0, n + 1)), int(rng.integers(0, n + 1))
+            if clash:
+                ra = rb = n  # both shapes cover the clashing axis
+            a = [s if rng.random() < 0.6 else 1 for s in full[n - ra:]]
+            b = [s if rng.random() < 0.6 else 1 for s in full[n - rb:]]
+            if clash:
+                axis = int(rng.integers(0, n))
+                p, q = (int(v) for v in rng.choice([0, 2, 3, 5, 6], size=2, replace=False))
+                a[axis], b[axis] = p, q
+            kind = "clashing" if clash else "compatible"
+            cases.append(Case(f"random {kind} shapes #{k} (ranks {len(a)} and {len(b)})", (tuple(a), tuple(b))))
+        return cases
+
+    def call(self, obj: Any, case: Case) -> Outcome:
+        """Run the student's function with numpy's / torch's broadcasting helpers replaced by traps."""
+        used: list[str] = []
+
+        def trap(qualname: str) -> Callable:
+            def forbidden(*args: Any, **kwargs: Any) -> Any:
+                used.append(qualname)
+                raise ForbiddenHelper(f"broadcast_shape must apply the rule itself, not call {qualname}")
+
+            return forbidden
+
+        replaced: list[tuple[Any, str, Any]] = []  # (namespace, name, original)
+        traps: list[tuple[Any, Callable]] = []  # (original, trap)
+        modules = [("numpy", np)]
+        if "torch" in sys.modules:
+            modules.append(("torch", sys.modules["torch"]))
+        try:
+            student_globals = getattr(obj, "__globals__", None)
+        except Exception:  # an object whose attribute lookup fails: nothing to patch there
+            student_globals = None
+        try:
+            for modname, module in modules:
+                for attr in _FORBIDDEN[modname]:
+                    original = module.__dict__.get(attr)
+                    if original is None:
+                        continue
+                    replacement = trap(f"{modname}.{attr}")
+                    replaced.append((module.__dict__, attr, original))
+                    module.__dict__[attr] = replacement
+                    traps.append((original, replacement))
+            if type(student_globals) is dict:  # `from numpy import broadcast_shapes` in the notebook
+                for key, value in list(student_globals.items()):
+                    for original, replacement in traps:
+                        if value is original:
+                            replaced.append((student_globals, key, value))
+                            student_globals[key] = replacement
+            outcome = call_plain(obj, *copy_args(case.args), **copy_args(case.kwargs))
+        finally:
+            for namespace, attr, original in reversed(replaced):
+                namespace[attr] = original
+        if used:
+            return Outcome("raised", error="ForbiddenHelper",
+                           message=f"broadcast_shape must apply the rule itself, not call {used[0]}")
+        return outcome
+
+    @staticmethod
+    def _reference(a: tuple, b: tuple) -> Optional[tuple]:
+        torch = _torch()
+        try:
+            return tuple(int(s) for s in torch.broadcast_shapes(a, b))
+        except RuntimeError:
+            return None
+
+    def judge(self, case: Case, outcome: Outcome) -> Comparison:
+        name = _name(self, case)
+        a, b = case.args
+        expected = self._reference(a, b)
+        if outcome.kind == "raised" and outcome.error == "NotImplementedError":
+            return _fail(name, "not implemented yet")
+        if outcome.kind == "raised" and outcome.error == "ForbiddenHelper":
+            return _fail(name, outcome.message)
+        if outcome.kind == "unsupported":
+            return _fail(name, f"{outcome.message}; return a tuple of ints")
+
+        if expected is not None:
+            if outcome.kind == "raised":
+                text = f"raised {outcome.error}: {outcome.message}; expected the shape {_fmt_shape(expected)}"
+                if outcome.error == "MemoryError" or "too big" in outcome.message:
+                    text += (" — likely cause: building arrays to read their shape; work on the shape "
+                             "tuples only (arrays of these shapes would need hundreds of gigabytes or more)")
+                elif any(0 in s for s in (a, b)):
+                    text += " — likely cause: a size of 0 is a size like any other: only a size of 1 stretches"
+                return _fail(name, text)
+            result = compare_shape_tuple(name, outcome.value, expected)
+            got = outcome.value
+            hint = None
+            if not result.ok and type(got) is tuple:
+                if got == _rule(a, b, left=True) and got != expected:
+                    hint = ("the shapes were lined up on the left; broadcasting lines them up on the right "
+                            "and pads the shorter shape with 1s on the left")
+                elif any(0 in s for s in (a, b)) and got == _rule(a, b, zero_is_one=True):
+                    hint = "a size of 0 was treated like a size of 1; only 1 stretches (0 with 1 gives 0)"
+                elif len(a) != len(b) and len(got) == min(len(a), len(b)):
+                    hint = "the result has as many axes as the longer shape"
+            return _with_hint(result, hint)
+
+        clashes = _clashes(a, b)
+        pairs = " or ".join(f"{p} vs {q}" for p, q in clashes)
+        if outcome.kind == "returned":
+            text = (f"returned {_describe_value(outcome.value)}, but these shapes do not broadcast "
+                    f"({pairs}): raise ValueError")
+            if any(0 in pair for pair in clashes):
+                text += " — likely cause: a size of 0 was treated like a size of 1; only 1 stretches"
+            return _fail(name, text)
+        if outcome.error != "ValueError":
+            return _fail(name, f"raised {outcome.error}: {outcome.message}; expected a ValueError ({pairs})")
+        if not any(_names_number(outcome.message, p) and _names_number(outcome.message, q) for p, q in clashes):
+            return _fail(name, f"raised ValueError, but its message does not name the clashing sizes "
+                               f"({pairs}): {outcome.message!r}")
+        return Comparison(name, True, f"✓ {name} ValueError")
+
+
+# ----------------------------------------------------------------------------------------------
+# add_bias_column
+
+
+class AddBiasColumnCheck(HiddenCheck):
+    exercise = "add_bias_column"
+
+    def cases(self) -> list[Case]:
+        from course.data import perceptron_batch
+
+        rng = np.random.default_rng(20_102)
+        return [
+            Case("the 7-sample perceptron batch", (perceptron_batch().X,)),
+            Case("batch of one (1, D)", (rng.standard_normal((1, 5)),)),
+            Case("random batch (N, D) = (50, 17)", (rng.standard_normal((50, 17)),)),
+            Case("one feature (N, 1)", (rng.standard_normal((9, 1)),)),
+            Case("empty batch N = 0", (np.zeros((0, 3)),)),
+            Case("no features D = 0", (np.zeros((4, 0)),)),
+            Case("large values ~1e150", (1e150 * rng.standard_normal((3, 2)),)),
+            Case("tiny values ~1e-150", (1e-150 * rng.standard_normal((3, 2)),)),
+        ]
+
+    def judge(self, case: Case, outcome: Outcome) -> Comparison:
+        name = _name(self, case)
+        failure = outcome_failure(self.exercise, case, outcome)
+        if failure is not None:
+            return failure
+        torch = _torch()
+        (X,) = case.args
+        N, D = X.shape
+        expected = torch.cat([torch.ones((N, 1), dtype=torch.float64), _t(X)], dim=1).numpy()
+        result = compare(name, outcome.value, expected, rtol=0.0, atol=0.0)  # a copy: exact
+        got = _value_of(outcome)
+        hint = None
+        if not result.ok and got is not None:
+            if got.shape == (N, D + 1) and D > 0 and _matches(got, np.hstack([X, np.ones((N, 1))]), rtol=0):
+                hint = "the column of ones is last; it must come first (W[0, 0], the bias, multiplies it)"
+            elif got.shape == (N, D + 1) and N > 0 and np.all(got[:, 0] == 0):
+                hint = "the first column must be ones, not zeros"
+            elif got.shape == (N + 1, D):
+                hint = "a row was added; add a column (axis=1)"
+        return _with_hint(result, hint)
+
+
+# ----------------------------------------------------------------------------------------------
+# perceptron_forward
+
+
+class PerceptronForwardCheck(HiddenCheck):
+    exercise = "perceptron_forward"
+
+    def cases(self) -> list[Case]:
+        from course.data import perceptron_batch
+
+        rng = np.random.default_rng(20_103)
+        batch = perceptron_batch()
+
+        def case(label: str, N: int, D: int, *, scale: float = 1.0, bias: float | None = None) -> Case:
+            X = scale * rng.standard_normal((N, D))
+            W = rng.standard_normal((1, D + 1))
+            if bias is not None:
+                W[0, 0] = bias
+            return Case(label, (X, W))
+
+        return [
+            Case("the 7-sample perceptron batch", (batch.X, batch.W)),
+            case("batch of one (1, D)", 1, 4, bias=0.75),
+            case("random batch (N, D) = (40, 8)", 40, 8, bias=0.5),
+            case("many negative pre-activations (bias -1)", 25, 5, bias=-1.0),
+            case("one feature D = 1", 12, 1, bias=0.3),
+            case("no features D = 0 (bias only)", 6, 0, bias=0.8),
+            case("empty batch N = 0", 0, 3),
+            case("large values ~1e150", 5, 3, scale=1e150, bias=0.0),
+            case("tiny values ~1e-150", 5, 3, scale=1e-150, bias=0.0),
+        ]
+
+    def judge(self, case: Case, outcome: Outcome) -> Comparison:
+        name = _name(self, case)
+        X, W = case.args
+        failure = outcome_failure(self.exercise, case, outcome)
+        if failure is not None:
+            if _mentions_matmul(outcome):
+                return _with_hint(failure, "multiply by W transposed: (N, D + 1) @ (D + 1, 1); W itself is (1, D + 1)")
+            return failure
+        torch = _torch()
+        Xt, Wt = _t(X), _t(W)
+        expected = torch.relu(torch.nn.functional.linear(Xt, Wt[:, 1:], Wt[:, 0])).numpy()
+        # rounding error of a dot product is below D * eps * sum |x_i w_i|
+        X_aug = np.hstack([np.ones((X.shape[0], 1)), X])
+        scale = float((np.abs(X_aug) @ np.abs(W).T).max()) if X.shape[0] else 0.0
+        result = compare(name, outcome.value, expected, rtol=1e-10, atol=1e-12 * scale)
+        got = _value_of(outcome)
+        hint = None
+        if not result.ok and got is not None:
+            z = X_aug @ W.T
+            if _matches(got, z) and np.any(z < 0):
+                hint = "negative outputs where ReLU gives 0: the ReLU is missing (np.maximum(z, 0))"
+            elif _matches(got, np.maximum(X @ W[:, 1:].T, 0.0)):
+                hint = "the bias W[0, 0] is missing: multiply the bias-augmented X (ones column first)"
+            elif X.shape[1] > 0 and _matches(got, np.maximum(X @ W[:, :-1].T + W[0, -1], 0.0)):
+                hint = "the bias was taken from the last entry of W; W[0, 0] is the bias (ones column first)"
+            elif X.shape[1] > 0 and _matches(got, np.maximum(np.hstack([X, np.ones((X.shape[0], 1))]) @ W.T, 0.0)):
+                hint = "the column of ones is last; it must come first, to meet W[0, 0]"
+        return _with_hint(result, hint)
+
+
+# ----------------------------------------------------------------------------------------------
+# sse and mse
+
+
+class _SquaredErrorCheck(HiddenCheck):
+    """Shared cases and judging of sse (reduction "sum") and mse (reduction "mean")."""
+
+    reduction = "sum"
+    seed = 0
+
+    def cases(self) -> list[Case]:
+        from course.data import perceptron_batch
+
+        rng = np.random.default_rng(self.seed)
+        batch = perceptron_batch()
+        X_aug = np.hstack([np.ones((7, 1)), batch.X])
+        y_hat = np.maximum(X_aug @ batch.W.T, 0.0)
+        r = rng.standard_normal
+        cases = [
+            Case("the 7-sample perceptron batch (N, 1)", (batch.y_true, y_hat)),
+            Case("column vectors (N, 1), N = 50", (r((50, 1)), r((50, 1)))),
+            Case("flat vectors (N,), N = 33", (r(33), r(33))),
+            Case("several outputs (N, C) = (20, 4)", (r((20, 4)), r((20, 4)))),
+            Case("batch of one (1, 1)", (r((1, 1)), r((1, 1)))),
+            Case("identical arrays (loss 0)", (lambda a: (a, a.copy()))(r((6, 2)))),
+            Case("large values ~1e150", (1e150 * r((6, 1)), 1e150 * r((6, 1)))),
+            Case("tiny values ~1e-150", (1e-150 * r((8, 1)), 1e-150 * r((8, 1)))),
+            Case("must raise: (N,) against (N, 1), N = 5", (r(5), r((5, 1)))),
+            Case("must raise: (N, 1) against (N,), N = 5", (r((5, 1)), r(5))),
+            Case("must raise: (N, 1) against (1, N), N = 4", (r((4, 1)), r((1, 4)))),
+            Case("must raise: (N, 2) against (N, 1), N = 3", (r((3, 2)), r((3, 1)))),
+            Case("must raise: (3,) against (4,)", (r(3), r(4))),
+        ]
+        if self.reduction == "sum":  # the mean of no numbers is undefined
+            cases.insert(6, Case("empty batch N = 0", (np.zeros((0, 1)), np.zeros((0, 1)))))
+        return cases
+
+    def _reference(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
+        torch = _torch()
+        a, b = _t(y_true), _t(y_pred)
+        if self.reduction == "sum":
+            return float(((a - b) ** 2).sum())
+        return float(torch.nn.functional.mse_loss(b, a, reduction="mean"))
+
+    def judge(self, case: Case, outcome: Outcome) -> Comparison:
+        name = _name(self, case)
+        y_true, y_pred = case.args
+        if y_true.shape != y_pred.shape:
+            sa, sb = _fmt_shape(y_true.shape), _fmt_shape(y_pred.shape)
+            if outcome.kind == "raised" and outcome.error == "ValueError":
+                return Comparison(name, True, f"✓ {name} ValueError")
+            if outcome.kind == "raised" and outcome.error == "NotImplementedError":
+                return _fail(name, "not implemented yet")
+            if outcome.kind == "raised":
+                return _fail(name, f"raised {outcome.error}: {outcome.message}; expected a ValueError "
+                                   f"because the shapes {sa} and {sb} differ")
+            return _fail(name, f"returned {_describe_value(outcome.value)} instead of raising ValueError: the shapes "
+                               f"{sa} and {sb} differ, and subtracting them broadcasts silently — compare the "
+                               f"shapes first")
+        failure = outcome_failure(self.exercise, case, outcome)
+        if failure is not None:
+            return failure
+        expected = self._reference(y_true, y_pred)
+        # a sum of non-negative terms is well conditioned: only the summation order differs
+        result = compare_scalar(name, outcome.value, expected, rtol=1e-10, atol=0.0)
+        got = outcome.value
+        hint = None
+        if not result.ok and type(got) is float and expected > 0:
+            n = y_true.size
+            rows = y_true.shape[0] if y_true.ndim else 1
+            close = lambda v: math.isclose(got, v, rel_tol=1e-8)
+            total = expected * n if self.reduction == "mean" else expected
+            if self.reduction == "sum" and n > 1 and close(expected / n):
+                hint = "this is the mean; sse is the sum (no division)"
+            elif self.reduction == "mean" and n > 1 and close(total):
+                hint = "this is the sum; mse divides it by the number of entries"
+            elif self.reduction == "mean" and rows != n and close(total / rows):
+                hint = f"divided by the number of rows N = {rows}; the mean is over all {n} entries"
+            elif close(math.sqrt(expected)):
+                hint = "a square root was taken (that is the RMSE)"
+            elif close(expected / 2) or close(expected * 2):
+                hint = "a factor of 2: no 1/2 in front here"
+        return _with_hint(result, hint)
+
+
+class SSECheck(_SquaredErrorCheck):
+    exercise = "sse"
+    reduction = "sum"
+    seed = 20_104
+
+
+class MSECheck(_SquaredErrorCheck):
+    exercise = "mse"
+    reduction = "mean"
+    seed = 20_105
+
+
+# ----------------------------------------------------------------------------------------------
+# linear_forward
+
+
+class LinearForwardCheck(HiddenCheck):
+    exercise = "linear_forward"
+
+    def cases(self) -> list[Case]:
+        rng = np.random.default_rng(20_106)
+        r = rng.standard_normal
+
+        def case(label: str, lead: tuple, D: int, H: int, *, scale: float = 1.0) -> Case:
+            return Case(label, (scale * r((*lead, D)), r((H, D)), scale * r(H)))
+
+        return [
+            case("one sample, no batch axis: x (D,)", (), 5, 3),
+            case("a batch (N, D) = (8, 6), H = 4", (8,), 6, 4),
+            case("batch of one (1, D)", (1,), 7, 2),
+            case("sequences (N, T, D) = (4, 7, 5), H = 3", (4, 7), 5, 3),
+            case("three leading axes (2, 3, 4, D)", (2, 3, 4), 6, 5),
+            case("square weights H = D = 4", (6,), 4, 4),
+            case("one output H = 1", (10,), 3, 1),
+            case("wide layer (N, D) = (64, 256), H = 128", (64,), 256, 128),
+            case("empty batch N = 0", (0,), 5, 3),
+            case("no input features D = 0 (output is b)", (4,), 0, 3),
+            case("large values ~1e150", (5,), 4, 3, scale=1e150),
+            case("tiny values ~1e-150", (5,), 4, 3, scale=1e-150),
+        ]
+
+    def judge(self, case: Case, outcome: Outcome) -> Comparison:
+        name = _name(self, case)
+        x, W, b = case.args
+        leading = x.ndim != 2
+        keep_axes = "keep every leading axis of x: (..., D) -> (..., H)"
+        failure = outcome_failure(self.exercise, case, outcome)
+        if failure is not None:
+            if _mentions_matmul(outcome):
+                return _with_hint(failure, "x (..., D) must meet W.T (D, H): W is stored (out, in) = (H, D)")
+            if outcome.kind == "raised" and leading:
+                return _with_hint(failure, keep_axes)
+            return failure
+        torch = _torch()
+        expected = torch.nn.functional.linear(_t(x), _t(W), _t(b)).numpy()
+        # rounding error of each output is below D * eps * (sum_d |x_d W_hd| + |b_h|)
+        scale = float((np.abs(x) @ np.abs(W).T + np.abs(b)).max()) if expected.size else 0.0
+        result = compare(name, outcome.value, expected, rtol=1e-10, atol=1e-12 * scale)
+        got = _value_of(outcome)
+        hint = None
+        if not result.ok and got is not None:
+            if W.shape[0] == W.shape[1] and _matches(got, x @ W + b):
+                hint = "this is x @ W + b; W is stored (out, in) = (H, D), so use its transpose"
+            elif _matches(got, x @ W.T) and np.any(b != 0):
+                hint = "the bias b is missing"
+            elif leading and got.shape != expected.shape:
+                hint = keep_axes
+        return _with_hint(result, hint)
+
+
+# ----------------------------------------------------------------------------------------------
+# pairwise_sq_distances
+
+
+class PairwiseSqDistancesCheck(HiddenCheck):
+    exercise = "pairwise_sq_distances"
+
+    def cases(self) -> list[Case]:
+        rng = np.random.default_rng(20_107)
+        r = rng.standard_normal
+        A_dup = r((6, 3))
+        B_dup = np.vstack([r((2, 3)), A_dup[[4, 1]], r((3, 3))])
+        return [
+            Case("small sets (M, D) = (3, 2), (N, D) = (4, 2)", (r((3, 2)), r((4, 2)))),
+            Case("equal set sizes M = N = 5", (r((5, 3)), r((5, 3)))),
+            Case("one point each (1, D)", (r((1, 4)), r((1, 4)))),
+            Case("one query against many (1, D), (20, D)", (r((1, 3)), r((20, 3)))),
+            Case("one feature D = 1", (r((7, 1)), r((4, 1)))),
+            Case("many features D = 64", (r((10, 64)), r((12, 64)))),
+            Case("points that appear in both sets (distance 0)", (A_dup, B_dup)),
+            Case("far from the origin (offset 1e4)", (1e4 + r((8, 3)), 1e4 + r((9, 3)))),
+            Case("no features D = 0", (np.zeros((3, 0)), np.zeros((4, 0)))),
+            Case("first set empty M = 0", (np.zeros((0, 3)), r((4, 3)))),
+            Case("second set empty N = 0", (r((4, 3)), np.zeros((0, 3)))),
+            Case("large values ~1e150", (1e150 * r((4, 3)), 1e150 * r((5, 3)))),
+            Case("tiny values ~1e-150", (1e-150 * r((4, 3)), 1e-150 * r((5, 3)))),
+        ]
+
+    def judge(self, case: Case, outcome: Outcome) -> Comparison:
+        name = _name(self, case)
+        failure = outcome_failure(self.exercise, case, outcome)
+        if failure is not None:
+            return failure
+        A, B = case.args
+        At, Bt = _t(A), _t(B)
+        # reference without cancellation: the (M, N, D) differences, squared and summed
+        expected = ((At[:, None, :] - Bt[None, :, :]) ** 2).sum(dim=-1).numpy()
+        # The expansion |a|^2 - 2 a.b + |b|^2 is the usual vectorized solution. It cancels
+        # when a and b are close or far from the origin, leaving an absolute error of a few
+        # D * eps * (|a|^2 + |b|^2) (eps = 2.2e-16; D <= 64 here, so about 1.5e-14 of that
+        # scale). atol = 1e-12 of the scale leaves a margin of ~60 and still catches a missing
+        # factor 2 in the cross term (an error of |a.b|, many orders of magnitude larger).
+        sq_a = (A * A).sum(axis=1)
+        sq_b = (B * B).sum(axis=1)
+        norm_scale = (float(sq_a.max()) if sq_a.size else 0.0) + (float(sq_b.max()) if sq_b.size else 0.0)
+        result = compare(name, outcome.value, expected, rtol=1e-9, atol=1e-12 * norm_scale)
+        got = _value_of(outcome)
+        hint = None
+        if not result.ok and got is not None and expected.size:
+            if _matches(got, sq_a[:, None] - A @ B.T + sq_b[None, :], rtol=1e-6, atol=1e-10 * norm_scale):
+                hint = "the cross term needs a factor 2: |a|^2 - 2 a.b + |b|^2"
+            elif _matches(got, np.sqrt(expected), rtol=1e-6, atol=1e-6 * math.sqrt(norm_scale)):
+                hint = "these are distances; return the squared distances (no square root)"
+            elif _matches(got, sq_a[:, None] + 2 * A @ B.T + sq_b[None, :], rtol=1e-6, atol=1e-10 * norm_scale):
+                hint = "the sign of the cross term: |a - b|^2 = |a|^2 - 2 a.b + |b|^2"
+        return _with_hint(result, hint)
+
+
+CHECKS = by_exercise(
+    [
+        BroadcastShapeCheck(),
+        AddBiasColumnCheck(),
+        PerceptronForwardCheck(),
+        SSECheck(),
+        MSECheck(),
+        LinearForwardCheck(),
+        PairwiseSqDistancesCheck(),
+    ]
+)

@@ -1,0 +1,788 @@
+"""Tests for course.checks: every diagnosis fires on its mistake and stays quiet otherwise,
+and no untrusted object can talk its way into a pass."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import array_shapes, arrays
+
+from course import checks
+from course.checks import CheckFailed, Comparison
+
+RNG = np.random.default_rng(1234)
+E34 = RNG.normal(size=(3, 4))  # a generic (3, 4) reference
+E73 = RNG.normal(size=(7, 3))  # (N, D) with N = 7
+V5 = RNG.normal(size=5)
+X63 = RNG.normal(size=(6, 3))
+SQ = RNG.normal(size=(4, 4))  # not symmetric
+T234 = RNG.normal(size=(2, 3, 4))
+
+EM_DASH = " — "  # separates the facts from the hints
+
+
+def fresh(shape):
+    """Unrelated random numbers, the same whatever the order the tests run in."""
+    return np.random.default_rng(99).normal(size=shape)
+
+
+def failed(got, expected, **tol) -> str:
+    result = checks.compare("dW", got, expected, **tol)
+    assert not result.ok, result.message
+    assert result.message.startswith("✗ dW ")
+    return result.message
+
+
+# ----------------------------------------------------------------------------------------------
+# the result type
+
+
+def test_comparison_is_frozen_and_prints_its_message():
+    result = checks.compare("dW", E34, E34)
+    assert isinstance(result, Comparison)
+    assert result.name == "dW" and result.ok is True
+    assert str(result) == result.message
+    with pytest.raises(AttributeError):
+        result.ok = False  # type: ignore[misc]
+
+
+def test_check_failed_is_an_assertion_error():
+    assert issubclass(CheckFailed, AssertionError)
+
+
+# ----------------------------------------------------------------------------------------------
+# correct input: a tick, the name and the shape, and no hint at all
+
+CORRECT = {
+    "matrix": E34,
+    "vector": V5,
+    "column": V5[:, None],
+    "3-d": T234,
+    "0-d": np.array(1.5),
+    "symmetric": SQ + SQ.T,
+    "all zeros": np.zeros((3, 2)),
+    "batch": E73,
+    "ints": np.arange(6).reshape(2, 3),
+    "with nan": np.array([1.0, np.nan, 3.0]),
+    "with inf": np.array([-np.inf, 0.0, np.inf]),
+}
+
+
+@pytest.mark.parametrize("value", CORRECT.values(), ids=CORRECT.keys())
+def test_correct_input_passes_without_hints(value):
+    result = checks.compare("dW", value.copy(), value)
+    assert result.ok, result.message
+    assert result.message.startswith("✓ dW ")
+    assert checks._fmt_shape(value.shape) in result.message
+    assert EM_DASH not in result.message
+    assert checks.assert_close("dW", value.copy(), value) == result
+
+
+def test_ok_message_reports_the_largest_difference():
+    assert checks.compare("dW", E34, E34).message == "✓ dW      (3, 4)  exact"
+    message = checks.compare("dW", E34 + 1e-12, E34).message
+    assert message.startswith("✓ dW      (3, 4)  max |Δ| ") and "e-1" in message
+
+
+def test_failure_message_names_worst_element_and_counts():
+    got = E34.copy()
+    got[2, 1] += 0.5
+    got[0, 0] += 0.1
+    message = failed(got, E34)
+    assert "(3, 4)" in message
+    assert "max |Δ| 5.00e-01 at [2, 1]" in message
+    assert f"expected {E34[2, 1]:.4g}" in message
+    assert "2/12 off" in message
+    assert EM_DASH not in message  # two unrelated wrong elements: no guess
+
+
+def test_values_shown_with_enough_digits_to_differ():
+    message = failed(E34 * (1 + 1e-6), E34)
+    start = message.index("(got ")
+    shown = message[start:message.index(")", start)]
+    got_text, expected_text = shown[5:].split(", expected ")
+    assert got_text != expected_text
+
+
+# ----------------------------------------------------------------------------------------------
+# shape diagnoses: each fires on its mistake and no other diagnosis does
+
+y, y_hat = RNG.normal(size=5), RNG.normal(size=5)
+SHAPE_CASES = {
+    # name: (got, expected, phrase that must appear)
+    "transposed": (E34.T, E34, "looks transposed (got.T matches)"),
+    "reversed": (RNG.normal(size=(4, 3)), E34, "shape is reversed: check the order of the matmul / the layout W (out, in)"),
+    "(N,) for (N, 1)": (V5, V5[:, None], "you returned (5,) where (5, 1) is expected: reshape or keep the axis (keepdims=True)"),
+    "(N, 1) for (N,)": (V5[:, None], V5, "you returned (5, 1) where (5,) is expected: drop the axis"),
+    "broadcast": (y[None, :] - y_hat[:, None], (y - y_hat)[:, None],
+                  "a (5,) and a (5, 1) broadcast against each other (the diagonal matches); make both (5, 1) or both (5,)"),
+    "missing sum": (X63, X63.sum(axis=0), "missing a sum over axis 0 (the batch axis?)"),
+    "missing mean": (X63, X63.mean(axis=0), "missing a mean over axis 0 (the batch axis?)"),
+    "missing sum keepdims": (X63, X63.sum(axis=0, keepdims=True), "missing a sum over axis 0 (the batch axis?), with keepdims=True"),
+    "summed too much": (X63.sum(axis=1), X63, "you summed over axis 1, which should stay"),
+    "averaged too much": (X63.mean(axis=0), X63, "you averaged over axis 0 (the batch axis?), which should stay"),
+    "extra singleton": (X63[None], X63, "extra axis of size 1 at position 0"),
+    "missing singleton": (X63, X63[:, None, :], "missing axis of size 1 at position 1"),
+    "reshaped": (X63.reshape(3, 6), X63, "the right numbers in the wrong shape: got.reshape(6, 3) matches"),
+    "permuted": (T234.transpose(2, 0, 1), T234, "axes in the wrong order: got.transpose(1, 2, 0) matches"),
+}
+
+
+@pytest.mark.parametrize("case", SHAPE_CASES, ids=str)
+def test_shape_diagnosis_fires_on_its_mistake_only(case):
+    got, expected, phrase = SHAPE_CASES[case]
+    message = failed(got, expected)
+    assert f"shape {checks._fmt_shape(got.shape)}, expected {checks._fmt_shape(expected.shape)}" in message
+    assert phrase in message
+    for other, (_, _, other_phrase) in SHAPE_CASES.items():
+        if other != case and other_phrase not in phrase:
+            assert other_phrase not in message, other
+
+
+@pytest.mark.parametrize("case", ["transposed", "missing sum", "summed too much",
+                                  "broadcast", "reshaped", "permuted"], ids=str)
+def test_value_confirmed_shape_diagnosis_needs_matching_values(case):
+    got, expected, phrase = SHAPE_CASES[case]
+    message = failed(fresh(got.shape), expected)
+    assert phrase not in message
+
+
+def test_wrong_values_in_a_singleton_shape_are_reported_too():
+    message = failed(fresh(5), V5[:, None])
+    assert "you returned (5,) where (5, 1) is expected" in message
+    assert "(and the values differ too)" in message
+
+
+def test_unconfirmed_shape_guesses():
+    assert "a (5,) and a (5, 1) broadcasting against each other?" in failed(fresh((5, 5)), V5)
+    assert "an extra axis of size 6 at position 0" in failed(fresh((6, 3)), V5[:3])
+    assert "axis 0 (size 6) is missing" in failed(fresh(3), X63)
+
+
+def test_unrelated_shape_gets_a_plain_line():
+    message = failed(fresh((2, 9)), X63)
+    assert message == "✗ dW      shape (2, 9), expected (6, 3)"
+
+
+SHAPE_ONLY = [
+    ((4, 3), (3, 4), "shape is reversed"),
+    ((5,), (5, 1), "keep the axis (keepdims=True)"),
+    ((5, 1), (5,), "drop the axis"),
+    ((5, 5), (5,), "broadcasting against each other?"),
+    ((7, 3, 4), (3, 4), "an extra axis of size 7 at position 0"),
+    ((1, 3, 4), (3, 4), "extra axis of size 1 at position 0"),
+]
+
+
+@pytest.mark.parametrize("got_shape, expected_shape, phrase", SHAPE_ONLY)
+def test_assert_shape_diagnoses_from_shapes(got_shape, expected_shape, phrase):
+    with pytest.raises(CheckFailed) as info:
+        checks.assert_shape("h", np.zeros(got_shape), expected_shape)
+    message = str(info.value)
+    assert message.startswith("✗ h ")
+    assert f"shape {checks._fmt_shape(got_shape)}, expected {checks._fmt_shape(expected_shape)}" in message
+    assert phrase in message
+
+
+def test_assert_shape_passes_and_rejects_junk():
+    assert checks.assert_shape("h", np.zeros((2, 3)), (2, 3)) is None
+    assert checks.assert_shape("h", [[1, 2, 3]], [1, 3]) is None
+    with pytest.raises(CheckFailed, match="did you forget `return`"):
+        checks.assert_shape("h", None, (2, 3))
+
+
+# ----------------------------------------------------------------------------------------------
+# value diagnoses
+
+nan_at_12 = E34.copy()
+nan_at_12[1, 2] = np.nan
+inf_at_00 = E34.copy()
+inf_at_00[0, 0] = np.inf
+VALUE_CASES = {
+    "nan": (nan_at_12, E34, "NaN at [1, 2]: an unstable exp/log or a 0/0?"),
+    "inf": (inf_at_00, E34, "inf at [0, 0]: an overflowing exp or a division by 0?"),
+    "sign": (-E34, E34, "sign flipped (got ≈ -expected)"),
+    "double": (2 * E34, E34, "looks off by a factor of 2 (got ≈ 2 × expected)"),
+    "half": (E34 / 2, E34, "looks off by a factor of 2 (got ≈ expected / 2)"),
+    "negative double": (-2 * E34, E34, "sign flipped and looks off by a factor of 2 (got ≈ -2 × expected)"),
+    "batch mean": (E73 / 7, E73, "looks off by a factor of N = 7, the batch size? (got ≈ expected / 7: a mean where a sum is expected?)"),
+    "batch sum": (E73 * 7, E73, "looks off by a factor of N = 7, the batch size? (got ≈ 7 × expected: a sum where a mean is expected?)"),
+    "axis factor": (E34 * 4, E34, "looks off by a factor of 4, the size of axis 1?"),
+    "other integer": (E34 / 10, E34, "looks off by a factor of 10 (got ≈ expected / 10"),
+    "constant": (E34 * 0.75, E34, "got ≈ 0.75 × expected (a constant factor)"),
+    "zeros": (np.zeros((3, 4)), E34, "all zeros — gradient not accumulated / function not applied?"),
+    "transpose": (SQ.T, SQ, "matches the transpose (got ≈ expected.T)"),
+    "float32": (E34.astype(np.float32), E34, "got float32 values; compute in float64 (the reference is float64)"),
+    "close": (E34 * (1 + 1e-6), E34, "close, but not within rtol=1e-07"),
+}
+
+
+@pytest.mark.parametrize("case", VALUE_CASES, ids=str)
+def test_value_diagnosis_fires_on_its_mistake_only(case):
+    got, expected, phrase = VALUE_CASES[case]
+    tol = {"rtol": 1e-9} if case == "float32" else {}
+    message = failed(got, expected, **tol)
+    assert phrase in message
+    for other, (_, _, other_phrase) in VALUE_CASES.items():
+        if other != case and other_phrase not in phrase:
+            assert other_phrase not in message, other
+
+
+UNRELATED = {
+    "random": lambda e: fresh(e.shape),
+    "one element": lambda e: e + np.eye(*e.shape)[0] * 0.3 if e.ndim == 2 else e,
+    "offset": lambda e: e + 0.25,
+    "shuffled rows": lambda e: e[::-1],
+    "squared": lambda e: e**2,
+}
+
+
+@pytest.mark.parametrize("mistake", UNRELATED.values(), ids=UNRELATED.keys())
+@pytest.mark.parametrize("expected", [E34, E73, SQ], ids=["(3, 4)", "(7, 3)", "(4, 4)"])
+def test_no_hint_on_unrelated_errors(mistake, expected):
+    message = failed(mistake(expected), expected)
+    assert EM_DASH not in message
+
+
+def test_factor_hint_needs_a_nonzero_reference():
+    message = failed(fresh((3, 4)), np.zeros((3, 4)))
+    assert "factor" not in message and "zeros" not in message
+
+
+def test_symmetric_reference_gives_no_transpose_hint():
+    sym = SQ + SQ.T
+    message = failed(sym + 0.5 * np.eye(4), sym)
+    assert "transpose" not in message
+
+
+def test_nan_counts_extra_positions():
+    got = E34.copy()
+    got[0, 1] = got[2, 3] = got[1, 1] = np.nan
+    message = failed(got, E34)
+    assert "NaN at [0, 1] (and 2 more)" in message
+    assert "max |Δ| nan at [0, 1] (got nan" in message
+
+
+# ----------------------------------------------------------------------------------------------
+# NaN, inf, 0-d and zero-size
+
+
+def test_nan_where_expected_nan_counts_as_equal():
+    expected = np.array([1.0, np.nan, np.inf, -np.inf])
+    assert checks.compare("a", expected.copy(), expected).ok
+    assert not checks.compare("a", np.array([1.0, 0.0, np.inf, -np.inf]), expected).ok
+    assert not checks.compare("a", np.array([1.0, np.nan, np.inf, np.inf]), expected).ok
+    assert not checks.compare("a", np.array([1.0, np.nan, 1e308, -np.inf]), expected).ok
+    assert not checks.compare("a", np.array([np.inf]), np.array([1e308])).ok
+
+
+def test_zero_size_arrays_compare_ok_when_shapes_match():
+    result = checks.compare("e", np.zeros((0, 3)), np.zeros((0, 3)))
+    assert result.ok and result.message == "✓ e       (0, 3)  empty"
+    assert checks.compare("e", [], np.zeros(0)).ok
+    assert "shape (3, 0), expected (0, 3)" in checks.compare("e", np.zeros((3, 0)), np.zeros((0, 3))).message
+
+
+def test_zero_dim_values():
+    assert checks.compare("s", 2.0, 2.0).ok
+    assert checks.compare("s", np.float32(0.5), np.array(0.5)).ok
+    assert checks.compare("s", np.array(3), 3).ok
+    message = checks.compare("s", 4.0, 2.0).message
+    assert message.startswith("✗ s       ()  max |Δ| 2.00e+00 (got 4, expected 2)")
+    assert "at [" not in message
+    assert "extra axis of size 1 at position 0" in checks.compare("s", [2.0], 2.0).message
+
+
+def test_tolerances_are_keyword_only_and_used():
+    assert checks.compare("a", E34 * (1 + 1e-5), E34, rtol=1e-4).ok
+    assert not checks.compare("a", E34 + 1e-5, E34, rtol=0, atol=1e-6).ok
+    assert checks.compare("a", E34 + 1e-5, E34, rtol=0, atol=1e-4).ok
+    with pytest.raises(TypeError):
+        checks.compare("a", E34, E34, 1e-3)  # type: ignore[misc]
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(arrays(np.float64, array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5),
+              elements=st.floats(-1e300, 1e300, allow_nan=False, allow_infinity=False)))
+def test_property_equal_passes_and_big_change_fails(x):
+    assert checks.compare("x", x.copy(), x).ok
+    if x.size:
+        changed = checks.compare("x", x + (1.0 + np.abs(x)), x)
+        assert not changed.ok
+        assert changed.message.startswith("✗ x ")
+
+
+# ----------------------------------------------------------------------------------------------
+# conversion: an allow-list of exact types; nothing else is asked anything
+
+CALLS: list = []
+
+
+class Liar:
+    """Claims, through every protocol it can, to be whatever it is compared with."""
+
+    def __init__(self, claim):
+        self.claim = claim
+
+    def _log(name):  # noqa: N805 - a decorator factory used in the class body
+        def method(self, *args, **kwargs):
+            CALLS.append(name)
+            if name in ("__eq__", "__bool__", "__contains__"):
+                return True
+            if name == "__ne__":
+                return False
+            if name in ("__float__", "item"):
+                return float(np.asarray(self.claim).reshape(-1)[0])
+            if name in ("__int__", "__index__", "__len__"):
+                return 3
+            if name == "__iter__":
+                return iter(np.asarray(self.claim))
+            if name in ("__repr__", "__str__"):
+                return "array(it is right)"
+            return np.asarray(self.claim)
+
+        return method
+
+    for _name in ("__eq__", "__ne__", "__bool__", "__float__", "__int__", "__index__", "__len__",
+                  "__iter__", "__getitem__", "__array__", "__repr__", "__str__", "__contains__",
+                  "numpy", "item", "detach", "cpu", "tolist", "astype", "__abs__", "__sub__",
+                  "__rsub__", "__mul__", "__rmul__"):
+        locals()[_name] = _log(_name)
+    del _name, _log
+
+    __hash__ = object.__hash__
+
+    @property
+    def shape(self):
+        CALLS.append("shape")
+        return np.shape(self.claim)
+
+    @property
+    def dtype(self):
+        CALLS.append("dtype")
+        return np.dtype(np.float64)
+
+    @property
+    def __array_interface__(self):
+        CALLS.append("__array_interface__")
+        return np.asarray(self.claim).__array_interface__
+
+
+class LyingArray(np.ndarray):
+    """A genuine ndarray whose Python-level methods all claim to equal CLAIM."""
+
+    CLAIM = E34
+
+    def __eq__(self, other):
+        return np.ones(np.shape(other), dtype=bool)
+
+    __ne__ = lambda self, other: np.zeros(np.shape(other), dtype=bool)  # noqa: E731
+    __hash__ = None
+
+    def __array__(self, dtype=None, copy=None):
+        return LyingArray.CLAIM.copy()
+
+    def __array_ufunc__(self, ufunc, method, *inputs, **kwargs):
+        return LyingArray.CLAIM.copy()
+
+    def __array_function__(self, func, types, args, kwargs):
+        return LyingArray.CLAIM.copy()
+
+    def __getitem__(self, item):
+        return LyingArray.CLAIM[item]
+
+    def __float__(self):
+        return float(LyingArray.CLAIM.reshape(-1)[0])
+
+    def __bool__(self):
+        return True
+
+    def astype(self, *args, **kwargs):
+        return LyingArray.CLAIM.copy()
+
+    def copy(self, *args, **kwargs):
+        return LyingArray.CLAIM.copy()
+
+    def tolist(self):
+        return LyingArray.CLAIM.tolist()
+
+
+def lying_array(real_data):
+    return np.asarray(real_data, dtype=np.float64).view(LyingArray)
+
+
+@pytest.fixture(autouse=True)
+def _clear_calls():
+    CALLS.clear()
+    yield
+
+
+def test_liar_is_rejected_and_never_asked_anything():
+    liar = Liar(E34)
+    result = checks.compare("dW", liar, E34)
+    assert not result.ok
+    assert "expected a NumPy array, got <class" in result.message and "Liar'>" in result.message
+    with pytest.raises(CheckFailed, match="dW: expected a NumPy array"):
+        checks.as_array("dW", liar)
+    assert not checks.compare_scalar("loss", Liar(2.5), 2.5).ok
+    assert not checks.compare_shape_tuple("out", Liar((3, 4)), (3, 4)).ok
+    with pytest.raises(CheckFailed):
+        checks.assert_shape("dW", liar, (3, 4))
+    with pytest.raises(CheckFailed):
+        checks.assert_close("dW", liar, E34)
+    assert CALLS == []
+
+
+@pytest.mark.parametrize("container", [list, tuple])
+def test_liar_inside_a_list_is_rejected(container):
+    result = checks.compare("dW", container([Liar(E34[0]), E34[1], E34[2]]), E34)
+    assert not result.ok and "Liar" in result.message
+    assert CALLS == []
+
+
+def test_lying_ndarray_subclass_is_judged_by_its_real_data():
+    wrong = lying_array(np.zeros((3, 4)))
+    result = checks.compare("dW", wrong, E34)
+    assert not result.ok
+    assert "all zeros" in result.message
+    assert checks.compare("dW", lying_array(E34), E34).ok  # right data: right answer
+    assert not checks.compare_scalar("loss", lying_array([[2.0]]), 2.0).ok
+    assert checks.as_array("dW", wrong).sum() == 0.0
+    assert type(checks.as_array("dW", wrong)) is np.ndarray
+
+
+def test_lying_subclass_with_fake_shape_property():
+    class FakeShape(np.ndarray):
+        shape = property(lambda self: (3, 4))
+        ndim = property(lambda self: 2)
+        size = property(lambda self: 12)
+
+    fake = np.arange(5.0).view(FakeShape)
+    message = checks.compare("dW", fake, E34).message
+    assert "shape (5,), expected (3, 4)" in message
+
+
+def test_object_claiming_to_be_an_ndarray_is_rejected():
+    class Spoof:
+        @property
+        def __class__(self):
+            return np.ndarray
+
+    spoof = Spoof()
+    assert isinstance(spoof, np.ndarray)  # isinstance can be fooled ...
+    result = checks.compare("dW", spoof, E34)  # ... the checks cannot
+    assert not result.ok and "Spoof" in result.message
+
+
+def test_metaclass_repr_is_never_called():
+    class LoudMeta(type):
+        def __repr__(cls):
+            raise RuntimeError("repr of the class was called")
+
+    class Sneaky(metaclass=LoudMeta):
+        pass
+
+    result = checks.compare("dW", Sneaky(), E34)
+    assert not result.ok and "Sneaky'>" in result.message
+
+
+def test_metaclass_cannot_fake_membership_of_the_allow_list():
+    class PoseMeta(type):
+        def __eq__(cls, other):
+            return True
+
+        def __hash__(cls):
+            return hash(np.float64)
+
+    class Poser(metaclass=PoseMeta):
+        def __float__(self):
+            return 2.5
+
+        def __array__(self, dtype=None, copy=None):
+            return np.array(2.5)
+
+    assert Poser in {np.float64}  # a set lookup is fooled ...
+    for result in (checks.compare("loss", Poser(), 2.5), checks.compare_scalar("loss", Poser(), 2.5),
+                   checks.compare_shape_tuple("out", (Poser(),), (2,))):
+        assert not result.ok and "Poser" in result.message  # ... the checks are not
+
+
+class LyingFloat(float):
+    def __float__(self):
+        return 2.5
+
+    def __eq__(self, other):
+        return True
+
+    __hash__ = float.__hash__
+
+
+class LyingFloat64(np.float64):
+    def __float__(self):
+        return 2.5
+
+
+class LyingInt(int):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = int.__hash__
+
+
+class LyingTuple(tuple):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = tuple.__hash__
+
+
+@pytest.mark.parametrize("got", [LyingFloat(0.0), LyingFloat64(0.0), LyingInt(0)],
+                         ids=lambda v: type(v).__name__)
+def test_lying_scalar_subclasses_are_rejected(got):
+    for result in (checks.compare_scalar("loss", got, 2.5), checks.compare("loss", got, 2.5)):
+        assert not result.ok
+        assert f"{type(got).__name__}'>" in result.message
+
+
+def test_lying_shape_tuples_are_rejected():
+    assert not checks.compare_shape_tuple("out", LyingTuple((3, 5)), (3, 4)).ok
+    result = checks.compare_shape_tuple("out", (LyingInt(3), 4), (3, 4))
+    assert not result.ok and "element 0 is" in result.message
+
+
+JUNK = {
+    "object": object(),
+    "str": "0.5",
+    "dict": {"dW": E34},
+    "set": {1.0},
+    "complex": 1j,
+    "complex array": np.ones(3, dtype=complex),
+    "str array": np.array(["a", "b"]),
+    "structured": np.zeros(3, dtype=[("a", "f8"), ("b", "i4")]),
+    "datetime": np.array(["2024-01-01"], dtype="datetime64[D]"),
+    "object array": np.array([1.0, None], dtype=object),
+    "mixed list": [1.0, "a"],
+    "ragged": [[1.0, 2.0], [3.0]],
+    "lambda": lambda: E34,
+    "generator": (v for v in (1.0, 2.0)),
+    "range": range(3),
+    "bytes": b"\x00" * 8,
+    "type": np.ndarray,
+    "ellipsis": ...,
+    "huge int": 10**400,
+    "namedtuple-like": LyingTuple((1.0, 2.0)),
+}
+
+
+@pytest.mark.parametrize("junk", JUNK.values(), ids=JUNK.keys())
+def test_compare_never_raises_on_junk(junk):
+    for result in (checks.compare("dW", junk, E34), checks.compare_scalar("dW", junk, 1.0),
+                   checks.compare_shape_tuple("dW", junk, (3, 4))):
+        assert not result.ok
+        assert result.message.startswith("✗ dW ")
+    with pytest.raises(CheckFailed):
+        checks.as_array("dW", junk)
+
+
+def test_self_containing_list_is_rejected():
+    loop: list = [1.0]
+    loop.append(loop)
+    result = checks.compare("dW", loop, [1.0, 1.0])
+    assert not result.ok and "nested more than" in result.message
+
+
+def test_dtype_messages():
+    assert "dtype object" in checks.compare("a", JUNK["object array"], [1.0, 2.0]).message
+    assert "complex" in checks.compare("a", JUNK["complex array"], np.ones(3)).message
+    assert "dtype <U1" in checks.compare("a", JUNK["str array"], [1.0, 2.0]).message
+    assert "ragged" in checks.compare("a", JUNK["ragged"], np.ones((2, 2))).message
+
+
+@pytest.mark.parametrize("check", [
+    lambda got: checks.compare("dW", got, E34),
+    lambda got: checks.compare_scalar("dW", got, 1.0),
+    lambda got: checks.compare_shape_tuple("dW", got, (3, 4)),
+])
+def test_none_gets_the_return_hint(check):
+    assert check(None).message == "✗ dW      got None — did you forget `return`?"
+
+
+def test_as_array_none_and_copy():
+    with pytest.raises(CheckFailed, match=r"^dW: got None — did you forget `return`\?$"):
+        checks.as_array("dW", None)
+    source = np.arange(6, dtype=np.int32).reshape(2, 3)
+    out = checks.as_array("dW", source)
+    assert out.dtype == np.float64 and out.shape == (2, 3)
+    out[0, 0] = 99
+    assert source[0, 0] == 0
+    assert checks.as_array("b", [True, False]).tolist() == [1.0, 0.0]
+    assert checks.as_array("l", (np.float32(1), 2, np.int8(-3))).tolist() == [1.0, 2.0, -3.0]
+    assert checks.as_array("l", [np.array([1.0, 2.0]), [3, 4]]).shape == (2, 2)
+
+
+def test_torch_tensors_are_read_by_their_data():
+    torch = pytest.importorskip("torch")
+    t = torch.tensor(E34, requires_grad=True)
+    assert checks.compare("dW", t, E34).ok
+    assert checks.compare("dW", t.T, E34.T).ok  # non-contiguous
+    assert checks.compare("dW", torch.tensor(E34, dtype=torch.bfloat16), E34, rtol=1e-2, atol=1e-2).ok
+    assert "float32 values" in checks.compare("dW", t.float(), E34, rtol=1e-9).message
+    param = torch.nn.Parameter(torch.tensor(E34))
+    message = checks.compare("dW", param, E34).message
+    assert "Parameter" in message and "x.detach()" in message
+
+    class LyingTensor(torch.Tensor):
+        def __eq__(self, other):
+            return True
+
+    assert not checks.compare("dW", torch.zeros(3, 4).as_subclass(LyingTensor), E34).ok
+    assert checks.compare_scalar("loss", torch.tensor(2.0), 2.0).message.endswith("e.g. loss.item()")
+
+
+def test_importing_checks_loads_no_heavy_library():
+    code = ("import sys, course.checks, course.gradcheck; "
+            "heavy = {'torch', 'matplotlib', 'ipywidgets'} & set(sys.modules); "
+            "assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parents[1])
+
+
+# ----------------------------------------------------------------------------------------------
+# scalars
+
+
+def test_compare_scalar_accepts_real_scalars():
+    for got in (2.5, np.float64(2.5), np.float32(2.5), 5 / 2):
+        result = checks.compare_scalar("loss", got, 2.5)
+        assert result.ok and result.message == "✓ loss    2.5  exact"
+    assert checks.compare_scalar("count", 3, 3.0).ok
+    assert checks.compare_scalar("count", np.int64(3), 3).ok
+    assert checks.assert_scalar("loss", 2.5 + 1e-12, 2.5).ok
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1,), ()])
+def test_compare_scalar_rejects_arrays_helpfully(shape):
+    message = checks.compare_scalar("loss", np.full(shape, 2.5), 2.5).message
+    assert message == (f"✗ loss    returned an array of shape {checks._fmt_shape(shape)}; "
+                       "return a Python float, e.g. float(x.sum())")
+
+
+def test_compare_scalar_rejects_bool_and_lists():
+    assert checks.compare_scalar("ok", True, 1.0).message == "✗ ok      returned a bool (True); return a number"
+    assert "returned a list" in checks.compare_scalar("ok", [1.0], 1.0).message
+
+
+def test_compare_scalar_diagnoses_values():
+    assert "looks off by a factor of 2 (got ≈ 2 × expected)" in checks.compare_scalar("loss", 4.6, 2.3).message
+    assert "sign flipped" in checks.compare_scalar("loss", -2.3, 2.3).message
+    assert "NaN: an unstable exp/log" in checks.compare_scalar("loss", float("nan"), 2.3).message
+    assert checks.compare_scalar("loss", float("nan"), float("nan")).ok
+    quiet = checks.compare_scalar("loss", 6.9, 2.3).message  # a factor of 3 is a coincidence for one number
+    assert quiet == "✗ loss    got 6.9, expected 2.3  |Δ| 4.60e+00  rel 2.00e+00"
+    with pytest.raises(CheckFailed, match="factor of 2"):
+        checks.assert_scalar("loss", 1.15, 2.3)
+
+
+# ----------------------------------------------------------------------------------------------
+# shape tuples
+
+SHAPE_TUPLE_CASES = [
+    ((3, 4), "✓ out     (3, 4)"),
+    ((np.int64(3), 4), "✓ out     (3, 4)"),
+    ([3, 4], "✗ out     returned a list [3, 4]; return a tuple, e.g. (3, 4)"),
+    ((3, 5), "✗ out     (3, 5), expected (3, 4) — 5 at position 1 instead of 4 (off by one)"),
+    ((2, 7), "✗ out     (2, 7), expected (3, 4) — 2 at position 0 instead of 3, 7 at position 1 instead of 4"),
+    ((4, 3), "✗ out     (4, 3), expected (3, 4) — looks reversed"),
+    ((3, 4, 1), "✗ out     (3, 4, 1), expected (3, 4) — 3 dims instead of 2: extra axis of size 1 at position 2"),
+    ((12,), "✗ out     (12,), expected (3, 4) — 1 dims instead of 2"),
+    ((3, 4.0), "✗ out     element 1 is a float (4.0); sizes are ints: use // or int(...)"),
+    ((True, 4), "✗ out     element 0 is a bool (True); sizes are ints"),
+    (np.array([3, 4]), "✗ out     returned an array of shape (2,); return a tuple of ints, e.g. (N, H)"),
+]
+
+
+@pytest.mark.parametrize("got, message", SHAPE_TUPLE_CASES)
+def test_compare_shape_tuple(got, message):
+    result = checks.compare_shape_tuple("out", got, (3, 4))
+    assert result.message == message
+    assert result.ok == message.startswith("✓")
+
+
+def test_assert_shape_tuple_raises_and_accepts_torch_size():
+    with pytest.raises(CheckFailed, match="looks reversed"):
+        checks.assert_shape_tuple("out", (4, 3), (3, 4))
+    torch = pytest.importorskip("torch")
+    assert checks.assert_shape_tuple("out", torch.Size([3, 4]), (3, 4)).ok
+
+
+# ----------------------------------------------------------------------------------------------
+# assert_raises
+
+
+def strict_add(a, b):
+    if a.shape != b.shape:
+        raise ValueError(f"shapes {a.shape} and {b.shape} differ: sizes {a.shape[0]} and {b.shape[0]}")
+    return a + b
+
+
+def test_assert_raises_passes_on_the_right_error():
+    assert checks.assert_raises("add", strict_add, np.zeros(3), np.zeros(4), mentions=("3", "4")) is None
+    assert checks.assert_raises("add", strict_add, np.zeros(3), b=np.zeros(4), mentions=("SIZES",)) is None
+
+    def raises_subclass():
+        raise np.linalg.LinAlgError("singular")  # a subclass of ValueError
+
+    checks.assert_raises("inv", raises_subclass)
+    checks.assert_raises("any", raises_subclass, exc_type=(TypeError, ValueError))
+
+
+def test_assert_raises_fails_when_nothing_is_raised():
+    with pytest.raises(CheckFailed) as info:
+        checks.assert_raises("add", lambda a, b: a + b, np.zeros(3), np.zeros(1))
+    assert str(info.value) == ("✗ add     should raise ValueError for shapes (3,) and (1,), "
+                               "but returned an array of shape (3,)")
+
+
+def test_assert_raises_describes_returns_safely():
+    with pytest.raises(CheckFailed) as info:
+        checks.assert_raises("f", lambda x: Liar(0.0), 5)
+    assert "for inputs (5), but returned an object of type <class" in str(info.value)
+    assert CALLS == []
+    with pytest.raises(CheckFailed, match="but returned None"):
+        checks.assert_raises("f", lambda: None)
+
+
+def test_assert_raises_wrong_exception_type():
+    def wrong(a, b):
+        raise TypeError("cannot add")
+
+    with pytest.raises(CheckFailed) as info:
+        checks.assert_raises("add", wrong, np.zeros(3), np.zeros(4))
+    assert str(info.value) == ("✗ add     should raise ValueError for shapes (3,) and (4,), "
+                               "but raised TypeError: 'cannot add'")
+
+
+def test_assert_raises_message_must_mention():
+    def vague(a, b):
+        raise ValueError("shapes do not match")
+
+    with pytest.raises(CheckFailed) as info:
+        checks.assert_raises("add", vague, np.zeros(3), np.zeros(4), mentions=("3", "4"))
+    assert str(info.value) == ("✗ add     the ValueError message should mention 3 and 4; "
+                               "it was: 'shapes do not match'")
+
+
+def test_assert_raises_does_not_call_exception_str():
+    class LoudError(ValueError):
+        def __str__(self):
+            raise RuntimeError("str was called")
+
+    def loud():
+        raise LoudError("size 3")
+
+    checks.assert_raises("f", loud, mentions=("3",))
+    with pytest.raises(CheckFailed, match="it was: 'size 3'"):
+        checks.assert_raises("f", loud, mentions=("4",))

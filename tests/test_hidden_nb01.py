@@ -1,0 +1,541 @@
+"""Tests of the hidden checks of notebook 01 (tensors and shapes).
+
+The notebook's own solutions (the single source of truth) must pass every
+hidden check, and each typical wrong implementation must fail with a diagnosis
+that names the mistake. Also covers the notebook's support code in ``course``
+(data, the broadcasting explorer's compute functions, plots).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+try:
+    from tests.solutions import solution_namespace
+except ImportError:  # tests/ itself on sys.path (pytest's default rootdir handling)
+    from solutions import solution_namespace
+
+from autograder.hidden import checks_for, run_hidden
+from autograder.hidden.nb01_tensors_and_shapes import BroadcastShapeCheck
+from course.checks import CheckFailed
+
+NB = "01_tensors_and_shapes"
+NOTEBOOK = Path(__file__).resolve().parents[1] / "source" / "week1" / f"{NB}.ipynb"
+EXERCISES = {"broadcast_shape", "add_bias_column", "perceptron_forward", "sse", "mse",
+             "linear_forward", "pairwise_sq_distances"}
+
+
+@pytest.fixture(scope="module")
+def ref() -> dict:
+    return solution_namespace(NOTEBOOK)
+
+
+def failure(exercise: str, fn) -> str:
+    """The hidden checks' message for a wrong implementation (which must fail)."""
+    with pytest.raises(CheckFailed) as info:
+        run_hidden(NB, exercise, fn)
+    return str(info.value)
+
+
+# ----------------------------------------------------------------------------------------------
+# the reference passes, the checks are well formed
+
+
+def test_checks_cover_exactly_the_exercises():
+    assert set(checks_for(NB)) == EXERCISES
+
+
+@pytest.mark.parametrize("exercise", sorted(EXERCISES))
+def test_notebook_solution_passes(ref, exercise):
+    run_hidden(NB, exercise, ref[exercise])
+
+
+@pytest.mark.parametrize("exercise", sorted(EXERCISES))
+def test_cases_are_deterministic_plain_and_labelled(exercise):
+    check = checks_for(NB)[exercise]
+    first, second = check.cases(), check.cases()
+    assert [c.label for c in first] == [c.label for c in second]
+    assert len({c.label for c in first}) == len(first), "labels must be unique"
+    for c1, c2 in zip(first, second):
+        for a1, a2 in zip(c1.args, c2.args):
+            if isinstance(a1, np.ndarray):
+                assert a1.dtype == np.float64 and np.array_equal(a1, a2)
+            else:
+                assert type(a1) is tuple and a1 == a2 and all(type(s) is int for s in a1)
+
+
+@pytest.mark.parametrize("exercise", sorted(EXERCISES))
+def test_not_implemented_is_reported(exercise):
+    def stub(*args):
+        raise NotImplementedError(f"{exercise}: write your code here")
+
+    assert "not implemented yet" in failure(exercise, stub)
+
+
+@pytest.mark.parametrize("exercise", sorted(EXERCISES))
+def test_lying_objects_fail(exercise):
+    class AlwaysEqual:
+        def __eq__(self, other):
+            return True
+
+        def __array__(self, dtype=None, copy=None):
+            return np.zeros(3)
+
+        def __float__(self):
+            return 0.0
+
+    class GarbageArray:
+        def __array__(self, dtype=None, copy=None):
+            return np.full((2, 2), 7.0)
+
+    for liar in (AlwaysEqual, GarbageArray):
+        message = failure(exercise, lambda *args: liar())
+        assert liar.__name__ in message
+
+
+def test_student_cannot_edit_hidden_inputs(ref):
+    def editing(X, W):
+        out = ref["perceptron_forward"](X, W)
+        X[...] = 0.0  # vandalises its own copy only
+        return out
+
+    run_hidden(NB, "perceptron_forward", editing)
+
+
+# ----------------------------------------------------------------------------------------------
+# broadcast_shape
+
+
+def _pad(a, b):
+    n = max(len(a), len(b))
+    return (1,) * (n - len(a)) + tuple(a), (1,) * (n - len(b)) + tuple(b)
+
+
+def bs_left_aligned(a, b):
+    n = max(len(a), len(b))
+    pa, pb = tuple(a) + (1,) * (n - len(a)), tuple(b) + (1,) * (n - len(b))
+    out = []
+    for p, q in zip(pa, pb):
+        if p != q and 1 not in (p, q):
+            raise ValueError(f"sizes {p} and {q} clash")
+        out.append(q if p == 1 else p)
+    return tuple(out)
+
+
+def bs_list(a, b):
+    pa, pb = _pad(a, b)
+    out = []
+    for p, q in zip(pa, pb):
+        if p != q and 1 not in (p, q):
+            raise ValueError(f"sizes {p} and {q} clash")
+        out.append(q if p == 1 else p)
+    return out
+
+
+def bs_zero_like_one(a, b):
+    pa, pb = _pad(a, b)
+    out = []
+    for p, q in zip(pa, pb):
+        if p in (0, 1):
+            out.append(q)
+        elif q in (0, 1):
+            out.append(p)
+        elif p == q:
+            out.append(p)
+        else:
+            raise ValueError(f"sizes {p} and {q} clash")
+    return tuple(out)
+
+
+def bs_max(a, b):
+    pa, pb = _pad(a, b)
+    for p, q in zip(pa, pb):
+        if p != q and 1 not in (p, q):
+            raise ValueError(f"sizes {p} and {q} clash")
+    return tuple(max(p, q) for p, q in zip(pa, pb))
+
+
+def bs_type_error(a, b):
+    pa, pb = _pad(a, b)
+    for p, q in zip(pa, pb):
+        if p != q and 1 not in (p, q):
+            raise TypeError(f"sizes {p} and {q} clash")
+    return tuple(q if p == 1 else p for p, q in zip(pa, pb))
+
+
+def bs_vague_error(a, b):
+    pa, pb = _pad(a, b)
+    for p, q in zip(pa, pb):
+        if p != q and 1 not in (p, q):
+            raise ValueError("shapes do not broadcast")
+    return tuple(q if p == 1 else p for p, q in zip(pa, pb))
+
+
+def bs_numpy(a, b):
+    return tuple(np.broadcast_shapes(a, b))
+
+
+def bs_numpy_hidden_in_try(a, b):
+    try:
+        return tuple(np.broadcast_shapes(a, b))
+    except Exception:
+        raise ValueError(f"shapes {a} and {b} do not broadcast") from None
+
+
+def bs_torch(a, b):
+    import torch
+
+    return tuple(torch.broadcast_shapes(a, b))
+
+
+def bs_arrays(a, b):
+    return (np.empty(a) + np.empty(b)).shape
+
+
+def bs_widget(a, b):
+    from course.widgets import broadcast_report
+
+    result = broadcast_report(a, b)["numpy"]
+    if result is None:
+        raise ValueError(f"{a} and {b} clash")
+    return result
+
+
+def test_broadcast_left_aligned_is_diagnosed():
+    assert "lined up on the left" in failure("broadcast_shape", bs_left_aligned)
+
+
+def test_broadcast_list_is_rejected():
+    assert "return a tuple" in failure("broadcast_shape", bs_list)
+
+
+@pytest.mark.parametrize("fn", [bs_zero_like_one, bs_max])
+def test_broadcast_zero_treated_like_one_is_diagnosed(fn):
+    message = failure("broadcast_shape", fn)
+    assert "size of 0" in message and "only 1 stretches" in message
+
+
+def test_broadcast_type_error_fails():
+    message = failure("broadcast_shape", bs_type_error)
+    assert "raised TypeError" in message and "expected a ValueError" in message
+
+
+def test_broadcast_error_must_name_the_sizes():
+    assert "does not name the clashing sizes" in failure("broadcast_shape", bs_vague_error)
+
+
+@pytest.mark.parametrize("fn, helper", [(bs_numpy, "numpy.broadcast_shapes"),
+                                        (bs_numpy_hidden_in_try, "numpy.broadcast_shapes"),
+                                        (bs_torch, "torch.broadcast_shapes"),
+                                        (bs_widget, "numpy.broadcast_shapes")])
+def test_broadcast_library_helpers_are_refused(fn, helper):
+    message = failure("broadcast_shape", fn)
+    assert f"must apply the rule itself, not call {helper}" in message
+
+
+def test_broadcast_helper_imported_by_name_is_refused():
+    namespace = {}
+    exec("from numpy import broadcast_shapes\n"
+         "def broadcast_shape(a, b):\n"
+         "    return tuple(broadcast_shapes(a, b))\n", namespace)
+    assert "not call numpy.broadcast_shapes" in failure("broadcast_shape", namespace["broadcast_shape"])
+
+
+def test_broadcast_helpers_are_restored_after_the_check():
+    import torch
+
+    originals = (np.broadcast_shapes, np.broadcast_to, np.broadcast, np.broadcast_arrays,
+                 torch.broadcast_shapes, torch.broadcast_tensors)
+    failure("broadcast_shape", bs_numpy)
+    assert (np.broadcast_shapes, np.broadcast_to, np.broadcast, np.broadcast_arrays,
+            torch.broadcast_shapes, torch.broadcast_tensors) == originals
+    assert np.broadcast_shapes((3, 1), (1, 4)) == (3, 4)
+
+
+def test_broadcast_building_arrays_fails_on_huge_shapes():
+    message = failure("broadcast_shape", bs_arrays)
+    assert "huge sizes" in message and "shape tuples only" in message
+
+
+def test_broadcast_call_step_records_forbidden_use():
+    check = BroadcastShapeCheck()
+    outcome = check.call(bs_numpy, check.cases()[0])
+    assert outcome.kind == "raised" and outcome.error == "ForbiddenHelper"
+
+
+# ----------------------------------------------------------------------------------------------
+# add_bias_column
+
+
+def test_bias_column_last_is_diagnosed():
+    def ones_last(X):
+        return np.hstack([X, np.ones((X.shape[0], 1))])
+
+    message = failure("add_bias_column", ones_last)
+    assert "column of ones is last" in message and "first" in message
+
+
+def test_bias_column_of_zeros_is_diagnosed():
+    def zeros_first(X):
+        return np.hstack([np.zeros((X.shape[0], 1)), X])
+
+    assert "ones, not zeros" in failure("add_bias_column", zeros_first)
+
+
+def test_bias_row_instead_of_column_is_diagnosed():
+    def row(X):
+        return np.vstack([np.ones((1, X.shape[1])), X])
+
+    assert "add a column" in failure("add_bias_column", row)
+
+
+# ----------------------------------------------------------------------------------------------
+# perceptron_forward
+
+
+def _aug(X):
+    return np.hstack([np.ones((X.shape[0], 1)), X])
+
+
+def test_perceptron_without_relu_is_diagnosed():
+    assert "ReLU is missing" in failure("perceptron_forward", lambda X, W: _aug(X) @ W.T)
+
+
+def test_perceptron_untransposed_w_is_diagnosed():
+    message = failure("perceptron_forward", lambda X, W: np.maximum(_aug(X) @ W, 0.0))
+    assert "raised ValueError" in message and "W transposed" in message
+
+
+def test_perceptron_transposed_output_is_diagnosed():
+    message = failure("perceptron_forward", lambda X, W: np.maximum(W @ _aug(X).T, 0.0))
+    assert "transposed" in message
+
+
+def test_perceptron_missing_bias_is_diagnosed():
+    assert "bias W[0, 0] is missing" in failure("perceptron_forward",
+                                                lambda X, W: np.maximum(X @ W[:, 1:].T, 0.0))
+
+
+def test_perceptron_bias_taken_last_is_diagnosed():
+    message = failure("perceptron_forward", lambda X, W: np.maximum(X @ W[:, :-1].T + W[0, -1], 0.0))
+    assert "last entry of W" in message
+
+
+def test_perceptron_flat_output_is_diagnosed():
+    message = failure("perceptron_forward", lambda X, W: np.maximum(_aug(X) @ W[0], 0.0))
+    assert "(N, 1)" not in message or "reshape" in message
+    assert "keepdims" in message or "reshape" in message
+
+
+# ----------------------------------------------------------------------------------------------
+# sse and mse
+
+
+def _check_shapes(a, b):
+    if a.shape != b.shape:
+        raise ValueError("shapes differ")
+
+
+def test_sse_that_averages_is_diagnosed():
+    def sse_mean(a, b):
+        _check_shapes(a, b)
+        return float(np.mean((a - b) ** 2))
+
+    assert "this is the mean; sse is the sum" in failure("sse", sse_mean)
+
+
+def test_mse_that_sums_is_diagnosed():
+    def mse_sum(a, b):
+        _check_shapes(a, b)
+        return float(np.sum((a - b) ** 2))
+
+    assert "this is the sum; mse divides" in failure("mse", mse_sum)
+
+
+def test_mse_over_rows_only_is_diagnosed():
+    def mse_rows(a, b):
+        _check_shapes(a, b)
+        return float(np.sum((a - b) ** 2) / a.shape[0])
+
+    assert "number of rows" in failure("mse", mse_rows)
+
+
+@pytest.mark.parametrize("exercise, reduce", [("mse", np.mean), ("sse", np.sum)])
+def test_silent_broadcast_is_diagnosed(exercise, reduce):
+    def silent(a, b):
+        return float(reduce((a - b) ** 2))
+
+    message = failure(exercise, silent)
+    assert "(N,) against (N, 1)" in message
+    assert "instead of raising ValueError" in message and "broadcasts silently" in message
+
+
+def test_mse_returning_an_array_is_rejected():
+    def mse_array(a, b):
+        _check_shapes(a, b)
+        return np.mean((a - b) ** 2, keepdims=True)
+
+    assert "return a Python float" in failure("mse", mse_array)
+
+
+def test_sse_with_wrong_error_type_fails():
+    def sse_type_error(a, b):
+        if a.shape != b.shape:
+            raise TypeError("shapes differ")
+        return float(np.sum((a - b) ** 2))
+
+    message = failure("sse", sse_type_error)
+    assert "raised TypeError" in message and "expected a ValueError" in message
+
+
+# ----------------------------------------------------------------------------------------------
+# linear_forward
+
+
+def test_linear_untransposed_w_is_diagnosed():
+    message = failure("linear_forward", lambda x, W, b: x @ W + b)
+    assert "x @ W + b" in message  # the square case is caught by its values
+    assert "must meet W.T (D, H)" in message  # the others raise, with a hint on the orientation
+
+
+def test_linear_without_bias_is_diagnosed():
+    assert "bias b is missing" in failure("linear_forward", lambda x, W, b: x @ W.T)
+
+
+def test_linear_only_2d_fails_on_leading_axes():
+    message = failure("linear_forward", lambda x, W, b: np.einsum("nd,hd->nh", x, W) + b)
+    assert "keep every leading axis" in message
+    assert "sequences (N, T, D)" in message and "no batch axis" in message
+
+
+def test_linear_flattening_leading_axes_fails():
+    message = failure("linear_forward", lambda x, W, b: np.atleast_2d(x).reshape(-1, x.shape[-1]) @ W.T + b)
+    assert "sequences (N, T, D)" in message and "keep every leading axis" in message
+
+
+# ----------------------------------------------------------------------------------------------
+# pairwise_sq_distances
+
+
+def test_pairwise_missing_factor_two_is_diagnosed():
+    def no_two(A, B):
+        return (A * A).sum(1)[:, None] - A @ B.T + (B * B).sum(1)[None, :]
+
+    assert "cross term needs a factor 2" in failure("pairwise_sq_distances", no_two)
+
+
+def test_pairwise_transposed_is_diagnosed(ref):
+    message = failure("pairwise_sq_distances", lambda A, B: ref["pairwise_sq_distances"](A, B).T)
+    assert "transposed" in message
+
+
+def test_pairwise_not_squared_is_diagnosed(ref):
+    message = failure("pairwise_sq_distances", lambda A, B: np.sqrt(ref["pairwise_sq_distances"](A, B)))
+    assert "no square root" in message
+
+
+def test_pairwise_broadcast_version_passes():
+    run_hidden(NB, "pairwise_sq_distances", lambda A, B: ((A[:, None, :] - B[None, :, :]) ** 2).sum(-1))
+
+
+def test_pairwise_unclipped_expansion_passes():
+    def unclipped(A, B):
+        return (A * A).sum(1)[:, None] - 2 * A @ B.T + (B * B).sum(1)[None, :]
+
+    run_hidden(NB, "pairwise_sq_distances", unclipped)
+
+
+# ----------------------------------------------------------------------------------------------
+# the support code the notebook uses (course.data, course.widgets, course.plots)
+
+
+def test_perceptron_batch_numbers():
+    from course.data import perceptron_batch
+
+    batch = perceptron_batch()
+    assert batch.X.shape == (7, 3) and batch.W.shape == (1, 4) and batch.y_true.shape == (7, 1)
+    z = np.hstack([np.ones((7, 1)), batch.X]) @ batch.W.T
+    assert np.array_equal(np.maximum(z, 0).ravel(), [0.625, 0.375, 3.0, 0.0, 0.875, 3.25, 0.0])
+    assert float(((batch.y_true - np.maximum(z, 0)) ** 2).sum()) == 9.359375
+    batch.X[0, 0] = 99.0
+    assert perceptron_batch().X[0, 0] == 1.0  # fresh arrays on every call
+
+
+def test_make_regression_shapes_and_determinism():
+    from course.data import make_regression
+
+    X, y, W, b = make_regression(12, 3, np.random.default_rng(0), h=2, noise=0.0)
+    assert X.shape == (12, 3) and y.shape == (12, 2) and W.shape == (2, 3) and b.shape == (2,)
+    np.testing.assert_allclose(y, X @ W.T + b)
+    X2, *_ = make_regression(12, 3, np.random.default_rng(0), h=2, noise=0.0)
+    np.testing.assert_array_equal(X, X2)
+    with pytest.raises(TypeError):
+        make_regression(3, 2, 0)
+
+
+@pytest.mark.parametrize("text, shape", [("32, 128", (32, 128)), ("(3, 1)", (3, 1)), ("[0]", (0,)),
+                                         ("", ()), ("()", ()), ("7,", (7,))])
+def test_parse_shape(text, shape):
+    from course.widgets import parse_shape
+
+    assert parse_shape(text) == shape
+
+
+@pytest.mark.parametrize("text", ["a", "-1", "3,,4", "2.5"])
+def test_parse_shape_rejects(text):
+    from course.widgets import parse_shape
+
+    with pytest.raises(ValueError):
+        parse_shape(text)
+
+
+def test_broadcast_report_compute(ref):
+    from course.widgets import broadcast_report, format_report, report_html
+
+    report = broadcast_report((32, 128), (128,), ref["broadcast_shape"])
+    assert report["numpy"] == (32, 128) and report["agree"] is True
+    assert [c["axis"] for c in report["columns"]] == [-2, -1]
+    assert report["columns"][0]["b"] is None  # the missing axis, shown as (1)
+
+    failing = broadcast_report((4, 3), (4,), ref["broadcast_shape"])
+    assert failing["numpy"] is None and "mismatch" in failing["numpy_error"]
+    assert failing["agree"] is True and "ValueError" in failing["student"]
+    assert failing["columns"][-1]["note"].startswith("✗ 3 vs 4")
+
+    def not_done(a, b):
+        raise NotImplementedError("broadcast_shape: write your code")
+
+    pending = broadcast_report((0,), (1,), not_done)
+    assert pending["numpy"] == (0,) and pending["agree"] is False and "NotImplementedError" in pending["student"]
+    assert "(1)" in format_report(report) and "agrees with NumPy" in format_report(report)
+    assert "<table" in report_html(failing) and "error" in report_html(failing)
+    assert "no axes" in format_report(broadcast_report((), ()))
+
+
+def test_broadcast_explorer_builds():
+    from course.widgets import broadcast_explorer
+
+    box = broadcast_explorer(lambda a, b: a, a="3, 1", b="1, 3")
+    html_out = box.children[1]
+    assert "(3, 3)" in html_out.value and "differs from NumPy" in html_out.value
+    box.children[0].children[1].value = "x"
+    assert "cannot read" in html_out.value
+
+
+def test_plots_return_figures():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from course.plots import plot_grid, plot_timings
+
+    fig, ax = plot_grid(np.arange(6.0).reshape(2, 3), title="grid")
+    assert ax.get_title() == "grid"
+    plt.close(fig)
+    fig, ax = plot_timings(["slow", "fast"], [0.1, 0.001])
+    assert len(ax.patches) == 2
+    plt.close(fig)
+    with pytest.raises(ValueError):
+        plot_timings(["a"], [0.0])
