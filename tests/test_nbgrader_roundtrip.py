@@ -45,18 +45,35 @@ def graded_course(tmp_path_factory):
     shutil.copytree(SOURCE, submitted / "alice" / ASSIGNMENT)
     shutil.copytree(RELEASE, submitted / "bob" / ASSIGNMENT)
     nbgrader(course, "autograde", ASSIGNMENT)
+    nbgrader(course, "generate_feedback", ASSIGNMENT)
     nbgrader(course, "export", "--to", str(course / "grades.csv"))
     with open(course / "grades.csv", newline="") as f:
-        return {row["student_id"]: row for row in csv.DictReader(f)}
+        grades = {row["student_id"]: row for row in csv.DictReader(f)}
+    return course, grades
 
 
-def test_solutions_get_full_marks(graded_course):
-    alice = graded_course["alice"]
+@pytest.fixture(scope="module")
+def grades(graded_course):
+    return graded_course[1]
+
+
+def test_solutions_get_full_marks(grades):
+    alice = grades["alice"]
     assert float(alice["max_score"]) == total_points() > 0
     assert float(alice["score"]) == float(alice["max_score"]), alice
 
 
-def test_untouched_release_gets_zero(graded_course):
-    bob = graded_course["bob"]
+def test_untouched_release_gets_zero(grades):
+    bob = grades["bob"]
     assert float(bob["max_score"]) == total_points()
     assert float(bob["score"]) == 0, bob
+
+
+def test_feedback_is_written_and_names_the_missing_work(graded_course):
+    course, _ = graded_course
+    for path in source_notebooks():
+        for student in ("alice", "bob"):
+            html = course / "feedback" / student / ASSIGNMENT / f"{path.stem}.html"
+            assert html.is_file(), f"no feedback at {html}"
+        bob = (course / "feedback" / "bob" / ASSIGNMENT / f"{path.stem}.html").read_text()
+        assert "NotImplementedError" in bob
