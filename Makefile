@@ -29,8 +29,9 @@ release-if-stale: $(STAMP)
 workspace: release-if-stale
 	$(BIN)/python -m autograder.workspace release/$(ASSIGNMENT) $(WORKSPACE)/$(ASSIGNMENT)
 
+# Started inside the workspace, so JupyterLab does not take the repo root for an nbgrader course.
 lab: workspace
-	$(BIN)/jupyter lab --ServerApp.root_dir=$(WORKSPACE)/$(ASSIGNMENT)
+	cd $(WORKSPACE)/$(ASSIGNMENT) && $(abspath $(BIN))/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
