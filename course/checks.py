@@ -342,6 +342,18 @@ def _axis_name(k: int) -> str:
     return f"axis {k} (the batch axis?)" if k == 0 else f"axis {k}"
 
 
+def _reduces_to(full, reduced, k):
+    """Whether reducing shape ``full`` over axis k gives ``reduced``: False (axis dropped),
+    True (axis kept with size 1, keepdims=True), or None (it does not)."""
+    if full[k] == 0:
+        return None
+    if len(full) == len(reduced) + 1 and _drop(full, k) == reduced:
+        return False
+    if len(full) == len(reduced) and reduced[k] == 1 and full[k] > 1 and _drop(full, k) == _drop(reduced, k):
+        return True
+    return None
+
+
 def _shape_hint(gs, es, g=None, e=None, rtol=1e-7, atol=1e-9):
     """The most likely cause of got.shape != expected.shape, or None.
 
@@ -390,13 +402,8 @@ def _shape_hint(gs, es, g=None, e=None, rtol=1e-7, atol=1e-9):
 
         # 3. a reduction that is missing (got keeps an axis that expected has reduced)
         for k in range(n_gs) if have else ():
-            if gs[k] == 0:
-                continue
-            if n_gs == n_es + 1 and _drop(gs, k) == es:
-                keep = False
-            elif n_gs == n_es and es[k] == 1 and gs[k] > 1 and _drop(gs, k) == _drop(es, k):
-                keep = True
-            else:
+            keep = _reduces_to(gs, es, k)
+            if keep is None:
                 continue
             suffix = ", with keepdims=True" if keep else ""
             if near(g.sum(axis=k, keepdims=keep), e):
@@ -406,13 +413,8 @@ def _shape_hint(gs, es, g=None, e=None, rtol=1e-7, atol=1e-9):
 
         # 4. ... or the converse: got has reduced an axis that should stay
         for k in range(n_es) if have else ():
-            if es[k] == 0:
-                continue
-            if n_es == n_gs + 1 and _drop(es, k) == gs:
-                keep = False
-            elif n_es == n_gs and gs[k] == 1 and es[k] > 1 and _drop(gs, k) == _drop(es, k):
-                keep = True
-            else:
+            keep = _reduces_to(es, gs, k)
+            if keep is None:
                 continue
             if near(g, e.sum(axis=k, keepdims=keep)):
                 return f"you summed over {_axis_name(k)}, which should stay"
