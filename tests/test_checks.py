@@ -115,7 +115,7 @@ y, y_hat = RNG.normal(size=5), RNG.normal(size=5)
 SHAPE_CASES = {
     # name: (got, expected, phrase that must appear)
     "transposed": (E34.T, E34, "looks transposed (got.T matches)"),
-    "reversed": (RNG.normal(size=(4, 3)), E34, "shape is reversed: check the order of the matmul / the layout W (out, in)"),
+    "reversed": (RNG.normal(size=(4, 3)), E34, "shape is reversed: rows and columns swapped (a transpose, or the wrong axis)?"),
     "(N,) for (N, 1)": (V5, V5[:, None], "you returned (5,) where (5, 1) is expected: reshape or keep the axis (keepdims=True)"),
     "(N, 1) for (N,)": (V5[:, None], V5, "you returned (5, 1) where (5,) is expected: drop the axis"),
     "broadcast": (y[None, :] - y_hat[:, None], (y - y_hat)[:, None],
@@ -129,6 +129,9 @@ SHAPE_CASES = {
     "missing singleton": (X63, X63[:, None, :], "missing axis of size 1 at position 1"),
     "reshaped": (X63.reshape(3, 6), X63, "the right numbers in the wrong shape: got.reshape(6, 3) matches"),
     "permuted": (T234.transpose(2, 0, 1), T234, "axes in the wrong order: got.transpose(1, 2, 0) matches"),
+    "broadcast along an axis": (V5[:3] + y[:3, None], (V5[:3] + y[:3])[None, :],  # a column bias for a row
+                                "axis 0 grew from 1 to 3: an operand of the wrong shape was broadcast along it, "
+                                "e.g. (3, 1) where (3,) is meant?"),
 }
 
 
@@ -163,6 +166,18 @@ def test_unconfirmed_shape_guesses():
     assert "axis 0 (size 6) is missing" in failed(fresh(3), X63)
 
 
+def test_grown_axis_is_a_broadcast_only_when_nothing_else_explains_it():
+    # one axis grown from 1, the others equal; no example when the sizes do not fit one
+    assert failed(fresh((4, 3)), X63[:1]).endswith(
+        " — axis 0 grew from 1 to 4: an operand of the wrong shape was broadcast along it?")
+    # a confirmed missing reduction wins over the broadcast guess
+    assert "grew" not in failed(X63, X63.sum(axis=0, keepdims=True))
+    # the (N,) against (N, 1) diagnosis is kept for a grown last axis
+    assert "a (5,) and a (5, 1) broadcasting against each other?" in failed(fresh((5, 5)), V5[:, None])
+    for got_shape, expected_shape in [((3, 3), (2, 3)), ((3, 4), (1, 3)), ((1, 3), (3, 3)), ((3, 3), (1, 1))]:
+        assert "grew" not in failed(fresh(got_shape), np.ones(expected_shape)), (got_shape, expected_shape)
+
+
 def test_unrelated_shape_gets_a_plain_line():
     message = failed(fresh((2, 9)), X63)
     assert message == "✗ dW      shape (2, 9), expected (6, 3)"
@@ -175,6 +190,9 @@ SHAPE_ONLY = [
     ((5, 5), (5,), "broadcasting against each other?"),
     ((7, 3, 4), (3, 4), "an extra axis of size 7 at position 0"),
     ((1, 3, 4), (3, 4), "extra axis of size 1 at position 0"),
+    ((3, 3), (1, 3), "axis 0 grew from 1 to 3: an operand of the wrong shape was broadcast along it, e.g. (3, 1) "
+                     "where (3,) is meant, or a sum / mean over axis 0 (keepdims=True) is missing?"),
+    ((2, 4, 4), (2, 1, 4), "axis 1 grew from 1 to 4: an operand of the wrong shape was broadcast along it, e.g. (4, 1)"),
 ]
 
 
@@ -202,6 +220,7 @@ nan_at_12 = E34.copy()
 nan_at_12[1, 2] = np.nan
 inf_at_00 = E34.copy()
 inf_at_00[0, 0] = np.inf
+BIAS_HINT = "got − expected is the same in every row: a bias missing, added twice, or of the wrong sign?"
 VALUE_CASES = {
     "nan": (nan_at_12, E34, "NaN at [1, 2]: an unstable exp/log or a 0/0?"),
     "inf": (inf_at_00, E34, "inf at [0, 0]: an overflowing exp or a division by 0?"),
@@ -218,6 +237,10 @@ VALUE_CASES = {
     "transpose": (SQ.T, SQ, "matches the transpose (got ≈ expected.T)"),
     "float32": (E34.astype(np.float32), E34, "got float32 values; compute in float64 (the reference is float64)"),
     "close": (E34 * (1 + 1e-6), E34, "close, but not within rtol=1e-07"),
+    "relu": (E73, np.maximum(E73, 0.0), "negative values where 0 is expected: a missing ReLU / clip at 0?"),
+    "bias": (E34 + V5[:4], E34, BIAS_HINT),
+    "bias twice": (E34 + 2 * V5[:4], E34 + V5[:4], BIAS_HINT),
+    "scalar bias": (E34 - 0.25, E34, BIAS_HINT),
 }
 
 
@@ -234,8 +257,8 @@ def test_value_diagnosis_fires_on_its_mistake_only(case):
 
 UNRELATED = {
     "random": lambda e: fresh(e.shape),
-    "one element": lambda e: e + np.eye(*e.shape)[0] * 0.3 if e.ndim == 2 else e,
-    "offset": lambda e: e + 0.25,
+    "one element": lambda e: e + np.eye(*e.shape) * np.eye(*e.shape)[:, :1] * 0.3,  # only [0, 0]
+    "row offsets": lambda e: e + 0.25 * np.arange(len(e))[:, None],  # a different offset in each row
     "shuffled rows": lambda e: e[::-1],
     "squared": lambda e: e**2,
 }
@@ -257,6 +280,39 @@ def test_symmetric_reference_gives_no_transpose_hint():
     sym = SQ + SQ.T
     message = failed(sym + 0.5 * np.eye(4), sym)
     assert "transpose" not in message
+
+
+def test_relu_hint_needs_negatives_exactly_where_zero_is_expected():
+    relu = np.maximum(E73, 0.0)
+    for got in (np.abs(E73),  # positive where 0 is expected
+                np.minimum(E73, 0.0),  # also wrong where expected is positive
+                E73 - 0.1):  # every element off
+        assert "ReLU" not in failed(got, relu)
+    assert "ReLU" not in failed(E73 - 1.0, E73)  # expected has negative values itself
+    assert "ReLU" not in checks.compare_scalar("x", -0.5, 0.0).message  # one number says nothing
+    one = relu.copy()
+    one[np.argmin(E73.reshape(-1)) // 3, np.argmin(E73.reshape(-1)) % 3] = E73.min()
+    assert "a missing ReLU / clip at 0?" in failed(one, relu)  # a single missed clip is still clear
+
+
+def test_bias_hint_needs_a_clear_repeated_row():
+    b = V5[:4]
+    assert "same in every row" not in failed(E34[:1] + b, E34[:1])  # one row: nothing repeats
+    assert "same in every row" not in failed(V5 + 0.5, V5)  # a vector has no rows
+    rows = np.tile(b, (3, 1))
+    assert "same in every row" not in failed(fresh((1, 4)) + rows, rows)  # expected repeats its rows itself
+    # a difference at the level of the tolerance has no structure worth reading
+    assert "same in every row" not in failed(E34 * (1 + 3e-7), E34)
+    assert "same in every row" not in failed(E34.astype(np.float32), E34, rtol=1e-9)
+
+
+def test_max_rel_is_left_out_when_expected_has_zeros():
+    expected = E34.copy()
+    expected[0, 0] = 0.0
+    got = expected + fresh((3, 4))
+    message = failed(got, expected)
+    assert "max rel" not in message and "inf" not in message
+    assert "max rel " in failed(E34 + fresh((3, 4)), E34)  # kept when it is finite
 
 
 def test_nan_counts_extra_positions():
@@ -640,7 +696,9 @@ def test_torch_tensors_are_read_by_their_data():
             return True
 
     assert not checks.compare("dW", torch.zeros(3, 4).as_subclass(LyingTensor), E34).ok
-    assert checks.compare_scalar("loss", torch.tensor(2.0), 2.0).message.endswith("e.g. loss.item()")
+    assert checks.compare_scalar("loss", torch.tensor(2.0), 2.0).message.endswith("e.g. value.item()")
+    assert checks.compare_scalar("loss", torch.ones(3), 2.0).message.endswith(
+        "returned a tensor of shape (3,); return one number as a Python float, not a tensor of 3 numbers")
 
 
 def test_importing_checks_loads_no_heavy_library():
@@ -667,12 +725,57 @@ def test_compare_scalar_accepts_real_scalars():
 def test_compare_scalar_rejects_arrays_helpfully(shape):
     message = checks.compare_scalar("loss", np.full(shape, 2.5), 2.5).message
     assert message == (f"✗ loss    returned an array of shape {checks._fmt_shape(shape)}; "
-                       "return a Python float, e.g. float(x.sum())")
+                       "return a Python float, e.g. float(value) or value.item()")
+
+
+@pytest.mark.parametrize("shape", [(5, 4), (3,), (0,)])
+def test_compare_scalar_advice_does_not_suggest_a_reduction(shape):
+    message = checks.compare_scalar("loss", np.ones(shape), 2.5).message
+    size = int(np.prod(shape))
+    assert message == (f"✗ loss    returned an array of shape {checks._fmt_shape(shape)}; "
+                       f"return one number as a Python float, not an array of {size} numbers")
+    assert "sum" not in message and "mean" not in message
 
 
 def test_compare_scalar_rejects_bool_and_lists():
     assert checks.compare_scalar("ok", True, 1.0).message == "✗ ok      returned a bool (True); return a number"
     assert "returned a list" in checks.compare_scalar("ok", [1.0], 1.0).message
+
+
+LN2 = 0.6931471805599453  # not a round number
+
+
+@pytest.mark.parametrize("got, expected, hint", [
+    (LN2 / 7, LN2, "got is exactly expected / 7: a mean where a sum is expected, or a division too many?"),
+    (LN2 * 7, LN2, "got is exactly 7 × expected: a sum where a mean is expected?"),
+    (LN2 * 10_000, LN2, "got is exactly 10000 × expected: a sum where a mean is expected?"),
+    (-LN2 * 3, LN2, "got is exactly -3 × expected: a sum where a mean is expected?"),
+    (1.0, 1 / 3, "got is exactly 3 × expected: a sum where a mean is expected?"),  # one round number is enough
+])
+def test_compare_scalar_names_exact_integer_ratios(got, expected, hint):
+    message = checks.compare_scalar("loss", got, expected).message
+    assert message.endswith(f"{EM_DASH}{hint}")
+    assert message.count(EM_DASH) == 1
+
+
+@pytest.mark.parametrize("got, expected", [
+    (LN2 * 7 * (1 + 1e-7), LN2),  # close to 7, but not exactly
+    (LN2 * 10_001, LN2),  # too big a ratio to be a count
+    (LN2 * 1.5, LN2),
+    (0.5, 0.0),  # expected 0
+    (6.9, 2.3),  # two round numbers: a coincidence as often as not
+    (12.0, 3.0),
+    (LN2, LN2 * 1.01),
+])
+def test_compare_scalar_stays_quiet_without_an_exact_ratio(got, expected):
+    message = checks.compare_scalar("loss", got, expected).message
+    assert "exactly" not in message and EM_DASH not in message
+
+
+def test_compare_scalar_exact_ratio_is_not_given_for_correct_input_or_for_two():
+    assert checks.compare_scalar("loss", LN2, LN2).message == f"✓ loss    {LN2:.4g}  exact"
+    message = checks.compare_scalar("loss", 2 * LN2, LN2).message
+    assert message.endswith(" — looks off by a factor of 2 (got ≈ 2 × expected)")
 
 
 def test_compare_scalar_diagnoses_values():
@@ -694,6 +797,8 @@ SHAPE_TUPLE_CASES = [
     ((np.int64(3), 4), "✓ out     (3, 4)"),
     ([3, 4], "✗ out     returned a list [3, 4]; return a tuple, e.g. (3, 4)"),
     ((3, 5), "✗ out     (3, 5), expected (3, 4) — 5 at position 1 instead of 4 (off by one)"),
+    ((3, 3), "✗ out     (3, 3), expected (3, 4) — 3 at position 1 instead of 4 (off by one)"),
+    ((1, 4), "✗ out     (1, 4), expected (3, 4) — 1 at position 0 instead of 3"),
     ((2, 7), "✗ out     (2, 7), expected (3, 4) — 2 at position 0 instead of 3, 7 at position 1 instead of 4"),
     ((4, 3), "✗ out     (4, 3), expected (3, 4) — looks reversed"),
     ((3, 4, 1), "✗ out     (3, 4, 1), expected (3, 4) — 3 dims instead of 2: extra axis of size 1 at position 2"),
@@ -709,6 +814,26 @@ def test_compare_shape_tuple(got, message):
     result = checks.compare_shape_tuple("out", got, (3, 4))
     assert result.message == message
     assert result.ok == message.startswith("✓")
+
+
+ZERO_HINT = "a size of 0 is a real size: only 1 stretches (0 with 1 gives 0)"
+
+
+@pytest.mark.parametrize("got, expected, message", [
+    ((1,), (0,), "(1,), expected (0,) — 1 at position 0 instead of 0; " + ZERO_HINT),
+    ((5, 1), (5, 0), "(5, 1), expected (5, 0) — 1 at position 1 instead of 0; " + ZERO_HINT),
+    ((4, 3), (0, 3), "(4, 3), expected (0, 3) — 4 at position 0 instead of 0; " + ZERO_HINT),
+    ((0,), (1,), "(0,), expected (1,) — 0 at position 0 instead of 1"),  # not off by one, and no 0 expected
+    ((2,), (1,), "(2,), expected (1,) — 2 at position 0 instead of 1"),
+    ((0, 3), (3, 0), "(0, 3), expected (3, 0) — looks reversed"),
+])
+def test_compare_shape_tuple_zero_sizes_and_off_by_one(got, expected, message):
+    assert checks.compare_shape_tuple("out", got, expected).message == "✗ out     " + message
+
+
+def test_zero_hint_needs_an_expected_zero():
+    assert checks.compare_shape_tuple("out", (0, 3), (0, 3)).message == "✓ out     (0, 3)"
+    assert "size of 0" not in checks.compare_shape_tuple("out", (2, 7), (3, 4)).message
 
 
 def test_assert_shape_tuple_raises_and_accepts_torch_size():
@@ -775,6 +900,38 @@ def test_assert_raises_message_must_mention():
                                "it was: 'shapes do not match'")
 
 
+def test_assert_raises_describes_inputs_readably():
+    def no_check(a, b):
+        return (4, 3)
+
+    with pytest.raises(CheckFailed) as info:
+        checks.assert_raises("bs", no_check, (4, 3), (4,))
+    assert str(info.value) == "✗ bs      should raise ValueError for inputs ((4, 3), (4,)), but returned (4, 3)"
+    with pytest.raises(CheckFailed) as info:
+        checks.assert_raises("f", no_check, [1, 2], np.zeros((7, 1)), 2.5, k=np.int64(3), s=(np.float64(0.5), True))
+    assert ("for inputs ([1, 2], an array of shape (7, 1), 2.5, k=np.int64(3), s=(0.5, True))"
+            in str(info.value))
+    with pytest.raises(CheckFailed) as info:
+        checks.assert_raises("f", no_check, tuple(range(100)), ())
+    message = str(info.value)
+    assert "for inputs ((0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11..., ())" in message
+    assert len(message) < 120
+
+
+def test_describing_a_returned_tuple_reads_only_exact_types():
+    with pytest.raises(CheckFailed) as info:
+        checks.assert_raises("f", lambda: (3, Liar(0.0)))
+    assert str(info.value).endswith("but returned a tuple of length 2")
+    with pytest.raises(CheckFailed) as info:
+        checks.assert_raises("f", lambda: LyingTuple((3, 4)))
+    assert "but returned an object of type <class" in str(info.value)
+    loop: list = [1]
+    loop.append(loop)
+    with pytest.raises(CheckFailed, match="but returned a list of length 2$"):
+        checks.assert_raises("f", lambda: loop)
+    assert CALLS == []
+
+
 def test_assert_raises_does_not_call_exception_str():
     class LoudError(ValueError):
         def __str__(self):
@@ -786,3 +943,65 @@ def test_assert_raises_does_not_call_exception_str():
     checks.assert_raises("f", loud, mentions=("3",))
     with pytest.raises(CheckFailed, match="it was: 'size 3'"):
         checks.assert_raises("f", loud, mentions=("4",))
+
+
+# ----------------------------------------------------------------------------------------------
+# tracebacks: the assert_* functions mark their frames hidden (__tracebackhide__, read by pytest and IPython)
+
+
+PUBLIC_ASSERTS = {
+    "assert_close": lambda: checks.assert_close("dW", 2 * E34, E34),
+    "assert_shape": lambda: checks.assert_shape("h", np.zeros((2, 3)), (3, 2)),
+    "assert_scalar": lambda: checks.assert_scalar("loss", 1.0, 2.0),
+    "assert_shape_tuple": lambda: checks.assert_shape_tuple("out", (3, 5), (3, 4)),
+    "assert_raises": lambda: checks.assert_raises("f", lambda: None),
+}
+
+
+def test_every_public_assert_is_covered():
+    assert {n for n in checks.__all__ if n.startswith("assert_")} == set(PUBLIC_ASSERTS)
+
+
+@pytest.mark.parametrize("name", PUBLIC_ASSERTS)
+def test_assert_functions_hide_their_frame(name):
+    import ast
+    import inspect
+
+    fn = getattr(checks, name)
+    body = ast.parse(inspect.getsource(fn)).body[0].body
+    first = body[1] if isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) else body[0]
+    assert ast.unparse(first) == "__tracebackhide__ = True"  # the first statement after the docstring
+    with pytest.raises(CheckFailed) as info:
+        PUBLIC_ASSERTS[name]()
+    tb = info.value.__traceback__
+    frames = []
+    while tb is not None:
+        frames.append(tb.tb_frame)
+        tb = tb.tb_next
+    raising = [f for f in frames if f.f_code is fn.__code__]
+    assert raising and raising[0].f_locals.get("__tracebackhide__") is True
+
+
+def test_jupyter_shows_only_the_diagnosis_of_a_failed_check():
+    """IPython renders a CheckFailed through _render_traceback_: the message, no frames of checks.py."""
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shell = InteractiveShell.instance()
+    result = shell.run_cell(
+        "from course.checks import assert_close\n"
+        "import numpy as np\n"
+        "assert_close('dW', np.ones((2, 3)), 2 * np.ones((2, 3)))\n",
+        silent=True,
+    )
+    assert type(result.error_in_exec).__name__ == "CheckFailed"
+    rendered = result.error_in_exec._render_traceback_()
+    assert "CheckFailed" in rendered[0] and "dW" in rendered[0] and "factor of 2" in rendered[0]
+    assert not any("checks.py" in line for line in rendered)
+
+
+def test_assert_raises_lets_an_unfinished_exercise_show_its_stub():
+    def stub(a, b):
+        raise NotImplementedError("sse: replace this line with your solution")
+
+    with pytest.raises(NotImplementedError, match="sse: replace this line"):
+        checks.assert_raises("sse((N,), (N, 1))", stub, np.zeros(3), np.zeros((3, 1)))

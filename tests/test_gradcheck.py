@@ -210,7 +210,7 @@ def test_non_scalar_f_gives_a_clear_error():
     with pytest.raises(CheckFailed) as info:
         numerical_gradient(lambda w: X @ w.T, W)
     assert str(info.value) == ("f(x) must be a scalar: returned an array of shape (5, 4); "
-                               "return a Python float, e.g. float(x.sum())")
+                               "return one number as a Python float, not an array of 20 numbers")
     result = gradcheck("dW", lambda w: X @ w.T, W, d_mse_loss(W))
     assert not result.ok and "shape (5, 4)" in result.message
     with pytest.raises(CheckFailed, match="did you forget `return`"):
@@ -247,3 +247,27 @@ def test_relative_error():
 def test_gradcheck_returns_a_comparison():
     result = gradcheck("dW", sum_of_squares, np.ones(3), 2 * np.ones(3))
     assert isinstance(result, Comparison) and result.name == "dW" and str(result) == result.message
+
+
+def test_forward_pass_hints_are_not_given_for_gradients():
+    """A missing ReLU or a bias describes an output, not a gradient: gradcheck does not guess them."""
+    grad = d_mse_loss(W)
+    shifted = gradcheck("dW", mse_loss, W, grad + np.array([0.5, -0.2, 0.3])).message  # same in every row
+    assert "(4, 3)" in shifted and "bias" not in shifted and " — " not in shifted
+
+    def relu_sum(v):
+        return float(np.sum(np.maximum(v, 0.0)))
+
+    v = np.random.default_rng(5).normal(size=(3, 4))
+    analytic = np.where(v > 0, 1.0, -1.0)  # negative where the numerical gradient is 0
+    message = gradcheck("dv", relu_sum, v, analytic).message
+    assert not message.startswith("✓") and "ReLU" not in message
+
+
+def test_assert_gradcheck_hides_its_frame():
+    with pytest.raises(CheckFailed) as info:
+        assert_gradcheck("dW", mse_loss, W, 2 * d_mse_loss(W))
+    tb = info.value.__traceback__
+    while tb is not None and tb.tb_frame.f_code is not assert_gradcheck.__code__:
+        tb = tb.tb_next
+    assert tb is not None and tb.tb_frame.f_locals.get("__tracebackhide__") is True

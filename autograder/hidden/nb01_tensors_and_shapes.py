@@ -269,7 +269,8 @@ class BroadcastShapeCheck(HiddenCheck):
                 if got == _rule(a, b, left=True) and got != expected:
                     hint = ("the shapes were lined up on the left; broadcasting lines them up on the right "
                             "and pads the shorter shape with 1s on the left")
-                elif any(0 in s for s in (a, b)) and got == _rule(a, b, zero_is_one=True):
+                elif (any(0 in s for s in (a, b)) and got == _rule(a, b, zero_is_one=True)
+                      and "only 1 stretches" not in result.message):  # compare_shape_tuple may have said it
                     hint = "a size of 0 was treated like a size of 1; only 1 stretches (0 with 1 gives 0)"
                 elif len(a) != len(b) and len(got) == min(len(a), len(b)):
                     hint = "the result has as many axes as the longer shape"

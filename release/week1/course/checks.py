@@ -54,6 +54,15 @@ _LOW_PRECISION = {"float16": 5e-2, "bfloat16": 5e-2, "float32": 1e-4}
 class CheckFailed(AssertionError):
     """A check failed; the message is the diagnosis a student reads."""
 
+    def _render_traceback_(self) -> list[str]:
+        """What IPython and Jupyter show for a failed check: the diagnosis alone.
+
+        The frames would only show this module's internals; the message already names
+        the check that failed and what came back.
+        """
+        lines = str(self).splitlines() or [""]
+        return [f"\x1b[0;31mCheckFailed\x1b[0m: {lines[0]}", *lines[1:]]
+
 
 @dataclass(frozen=True)
 class Comparison:
@@ -134,14 +143,47 @@ def _torch_tensor_type():
     return getattr(torch, "Tensor", None) if torch is not None else None
 
 
+_SHORT = 40  # longest literal shown in a description
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= _SHORT else text[:_SHORT - 3] + "..."
+
+
+def _literal(x, depth: int = 0):
+    """Python-literal text of a number or a nested tuple/list of numbers, e.g. (4, 3), or None.
+
+    Only exact built-in and allow-listed NumPy types are read, so no foreign code runs; stops
+    reading once the text is longer than can be shown.
+    """
+    t = type(x)
+    if t is bool or t is int or t is float:
+        return repr(x)
+    if id(t) in _NP_SCALARS:
+        return str(x)  # 3, 2.5: what was typed, not np.int64(3)
+    if (t is tuple or t is list) and depth < 3:
+        parts, length = [], 0
+        for item in x:  # an exact tuple or list: iterating runs no foreign code
+            text = _literal(item, depth + 1)
+            if text is None:
+                return None
+            parts.append(text)
+            length += len(text) + 2
+            if length > _SHORT:
+                parts.append("...")
+                break
+        inner = ", ".join(parts) + ("," if t is tuple and len(parts) == 1 else "")
+        return f"({inner})" if t is tuple else f"[{inner}]"
+    return None
+
+
 def _describe(x) -> str:
     """A short, safe description of an untrusted object (never calls its methods)."""
     t = type(x)
     if x is None:
         return "None"
     if t is bool or t is int or t is float:
-        text = repr(x)
-        return text if len(text) <= 40 else text[:37] + "..."
+        return _short(repr(x))
     if t is str:
         return repr(x) if len(x) <= 40 else repr(x[:37]) + "..."
     if id(t) in _NP_SCALARS:
@@ -152,7 +194,8 @@ def _describe(x) -> str:
     if tensor is not None and t is tensor:
         return f"a tensor of shape {_fmt_shape(x.shape)}"
     if t is list or t is tuple:
-        return f"a {t.__name__} of length {len(x)}"
+        text = _literal(x)
+        return _short(text) if text is not None else f"a {t.__name__} of length {len(x)}"
     return f"an object of type {_type_name(x)}"
 
 
@@ -249,6 +292,13 @@ def _expected_array(expected) -> np.ndarray:
     return np.asarray(expected, dtype=np.float64)
 
 
+def _scalar_advice(size: int, kind: str) -> str:
+    """How to turn a returned array into the expected number; neutral about how it was computed."""
+    if size == 1:
+        return "return a Python float, e.g. " + ("float(value) or value.item()" if kind == "array" else "value.item()")
+    return f"return one number as a Python float, not {'an' if kind == 'array' else 'a'} {kind} of {size} numbers"
+
+
 def _real_scalar(got, *, allow_0d: bool) -> float:
     """Value of an untrusted real scalar, or _Reject with advice naming what came back."""
     t = type(got)
@@ -267,15 +317,13 @@ def _real_scalar(got, *, allow_0d: bool) -> float:
         arr = np.ndarray.view(got, np.ndarray)
         if allow_0d and arr.ndim == 0:
             return float(_from_ndarray(arr)[0])
-        raise _Reject(f"returned an array of shape {_fmt_shape(arr.shape)}; "
-                      "return a Python float, e.g. float(x.sum())")
+        raise _Reject(f"returned an array of shape {_fmt_shape(arr.shape)}; {_scalar_advice(arr.size, 'array')}")
     tensor = _torch_tensor_type()
     if tensor is not None and t is tensor:
         if allow_0d and got.dim() == 0:
             return float(_from_tensor(got)[0])
-        return_hint = "loss.item()" if got.numel() == 1 else "float(x.sum())"
         raise _Reject(f"returned a tensor of shape {_fmt_shape(got.shape)}; "
-                      f"return a Python float, e.g. {return_hint}")
+                      f"{_scalar_advice(got.numel(), 'tensor')}")
     if t is list or t is tuple:
         raise _Reject(f"returned a {t.__name__}; return a Python float")
     if issubclass(t, np.complexfloating) or t is complex:
@@ -354,6 +402,28 @@ def _reduces_to(full, reduced, k):
     return None
 
 
+def _grown_axis(gs, es):
+    """The one axis where got has size > 1 and expected size 1, all other sizes equal; else None."""
+    if len(gs) != len(es):
+        return None
+    diffs = [k for k, (a, b) in enumerate(zip(gs, es)) if a != b]
+    if len(diffs) == 1 and es[diffs[0]] == 1 and gs[diffs[0]] > 1:
+        return diffs[0]
+    return None
+
+
+def _grown_hint(gs, es, k, *, confirmed_no_reduction: bool) -> str:
+    """Why axis k of got has size gs[k] where expected has 1 (see `_grown_axis`)."""
+    n = gs[k]
+    text = f"axis {k} grew from 1 to {n}: an operand of the wrong shape was broadcast along it"
+    if len(es) >= 2 and k == len(es) - 2 and es[-1] == n:
+        # an (n, 1) column meets a row of n: the row vector (n,) was meant
+        text += f", e.g. {_fmt_shape((n, 1))} where {_fmt_shape((n,))} is meant"
+    if not confirmed_no_reduction:  # without the values a missing reduction is just as likely
+        text += f", or a sum / mean over axis {k} (keepdims=True) is missing"
+    return text + "?"
+
+
 def _shape_hint(gs, es, g=None, e=None, rtol=1e-7, atol=1e-9):
     """The most likely cause of got.shape != expected.shape, or None.
 
@@ -374,7 +444,7 @@ def _shape_hint(gs, es, g=None, e=None, rtol=1e-7, atol=1e-9):
         if n_gs == 2 and gs == es[::-1]:
             if have and near(g.T, e):
                 return "looks transposed (got.T matches)"
-            guesses.append("shape is reversed: check the order of the matmul / the layout W (out, in)")
+            guesses.append("shape is reversed: rows and columns swapped (a transpose, or the wrong axis)?")
         elif 3 <= n_gs == n_es <= 5 and sorted(gs) == sorted(es):
             for perm in itertools.permutations(range(n_gs)):
                 if have and tuple(gs[p] for p in perm) == es and near(g.transpose(perm), e):
@@ -439,6 +509,9 @@ def _shape_hint(gs, es, g=None, e=None, rtol=1e-7, atol=1e-9):
             return f"the right numbers in the wrong shape: got.reshape{_fmt_shape(es)} matches"
 
         # 7. guesses from the shapes alone
+        grown = _grown_axis(gs, es)
+        if grown is not None:
+            guesses.append(_grown_hint(gs, es, grown, confirmed_no_reduction=have))
         if n_gs == n_es + 1:
             k = next((k for k in range(n_gs) if _drop(gs, k) == es), None)
             if k is not None:
@@ -459,6 +532,38 @@ def _shape_message(gs, es, g=None, e=None, rtol=1e-7, atol=1e-9) -> str:
 # diagnosis: values of the same shape
 
 
+_EXACT = 1e-9  # a ratio this close to an integer is no accident ...
+_MAX_MULTIPLE = 10_000
+
+
+def _round_number(x: float) -> bool:
+    """Whether x is written with at most 6 significant digits (2.3, 40, 0.125): multiples of such
+    numbers coincide too easily for an exact ratio to mean anything."""
+    return float(f"{x:.6g}") == x
+
+
+def _exact_multiple_hint(got: float, exp: float, got_word: str, exp_word: str):
+    """One number is exactly k times (or 1/k of) another, k in 3..10000: a sum for a mean or back.
+
+    Any number is some multiple of another, so only an exact integer ratio (to 1e-9) counts as
+    evidence, and not between two round numbers (6.9 is 3 × 2.3 by coincidence as often as not).
+    """
+    if not (np.isfinite(got) and np.isfinite(exp)) or got == 0.0 or exp == 0.0:
+        return None
+    if _round_number(exp) and _round_number(got):
+        return None
+    ratio = got / exp
+    big = abs(ratio) if abs(ratio) >= 1 else abs(1.0 / ratio)
+    n = int(round(big))
+    if not (3 <= n <= _MAX_MULTIPLE and abs(big - n) <= _EXACT * big):
+        return None
+    sign = "-" if ratio < 0 else ""
+    if abs(ratio) > 1:
+        return f"{got_word} is exactly {sign}{n} × {exp_word}: a sum where a mean is expected?"
+    return (f"{got_word} is exactly {sign}{exp_word} / {n}: a mean where a sum is expected, "
+            "or a division too many?")
+
+
 def _factor_hint(g, e, rtol, atol, got_word, exp_word):
     if not (np.isfinite(g).all() and np.isfinite(e).all()):
         return None
@@ -476,9 +581,9 @@ def _factor_hint(g, e, rtol, atol, got_word, exp_word):
     big = k if k >= 1 else 1.0 / k
     n = int(round(big))
     sign = "-" if c < 0 else ""
+    if g.size == 1 and n != 2:
+        return _exact_multiple_hint(float(g.reshape(-1)[0]), float(e.reshape(-1)[0]), got_word, exp_word)
     if abs(big - n) <= max(rtol, 1e-9) * big and n <= 10**6:
-        if g.size == 1 and n != 2:
-            return None  # one number is always a multiple of another: only name the common 2
         shape = e.shape
         if n != 2 and len(shape) and n == shape[0]:
             label = f"N = {n}, the batch size?"
@@ -496,9 +601,44 @@ def _factor_hint(g, e, rtol, atol, got_word, exp_word):
     return None
 
 
+def _relu_hint(g, e, rtol, atol, exp_word):
+    """got differs only where expected is 0 and got is negative, and expected is never negative."""
+    if g.size < 2 or not (e >= 0).all():
+        return None
+    bad = ~_close_mask(g, e, rtol, atol)
+    if bad.any() and (e[bad] == 0).all() and (g[bad] < 0).all():
+        where = "0 is expected" if exp_word == "expected" else f"{exp_word} is 0"
+        return f"negative values where {where}: a missing ReLU / clip at 0?"
+    return None
+
+
+def _same_in_every_row(x, rtol, atol, scale) -> bool:
+    return bool((np.abs(x - x[:1]) <= atol + rtol * scale).all())
+
+
+def _bias_hint(g, e, rtol, atol, got_word, exp_word):
+    """got - expected is one row repeated in every row, far above the round-off, and expected is not."""
+    if e.ndim < 2 or e.shape[0] < 2 or not (np.isfinite(g).all() and np.isfinite(e).all()):
+        return None
+    if _same_in_every_row(e, rtol, atol, np.abs(e)):
+        return None  # every row of expected is the same: any got with repeated rows would fit
+    d = g - e
+    spread = float(np.abs(d - d[:1]).max())
+    if not _same_in_every_row(d, rtol, atol, np.maximum(np.abs(g), np.abs(e))):
+        return None
+    if not float(np.abs(d[0]).max()) > max(1e3 * spread, atol):
+        return None  # a difference at the level of the tolerance has no shape worth reading
+    return (f"{got_word} − {exp_word} is the same in every row: "
+            "a bias missing, added twice, or of the wrong sign?")
+
+
 def _value_hints(g, e, rtol, atol, *, src="float64", max_rel=None, plain_rtol=None,
-                 got_word="got", exp_word="expected"):
-    """Likely causes of a value mismatch between same-shape arrays; only on clear evidence."""
+                 got_word="got", exp_word="expected", forward=False):
+    """Likely causes of a value mismatch between same-shape arrays; only on clear evidence.
+
+    forward: the values are the output of a computation (not a gradient), so a missing ReLU or
+    a wrong bias can explain them.
+    """
     hints = []
     with np.errstate(all="ignore"):
         finite_e = np.isfinite(e)
@@ -519,6 +659,10 @@ def _value_hints(g, e, rtol, atol, *, src="float64", max_rel=None, plain_rtol=No
         factor = _factor_hint(g, e, rtol, atol, got_word, exp_word)
         if factor:
             return [factor]
+        if forward:
+            structure = _relu_hint(g, e, rtol, atol, exp_word) or _bias_hint(g, e, rtol, atol, got_word, exp_word)
+            if structure:
+                return [structure]
         if max_rel is not None and max_rel <= _LOW_PRECISION.get(src, 0.0):
             return [f"got {src} values; compute in float64 (the reference is float64)"]
         if max_rel is not None and plain_rtol is not None and max_rel <= 1e-4:
@@ -550,12 +694,12 @@ def _compare_arrays(name, g, e, rtol, atol, src="float64") -> Comparison:
         max_rel = float(rel_bad.max()) if rel_bad.size else None
     shown_g, shown_e = _pair(g[idx], e[idx])
     text = f"{shape}  max |Δ| {_err(diff[idx])}{_at(idx)} (got {shown_g}, expected {shown_e})"
-    if max_rel is not None:
+    if max_rel is not None and np.isfinite(max_rel):  # inf where expected is 0: says nothing
         text += f"  max rel {_err(max_rel)}"
     if e.size > 1:
         text += f"  {int(bad.sum())}/{e.size} off"
     rt, at = _hint_tol(rtol, atol)
-    text += _hints(_value_hints(g, e, rt, at, src=src, max_rel=max_rel, plain_rtol=rtol))
+    text += _hints(_value_hints(g, e, rt, at, src=src, max_rel=max_rel, plain_rtol=rtol, forward=True))
     return Comparison(name, False, _line(_BAD, name, text))
 
 
@@ -581,6 +725,7 @@ def compare(name: str, got, expected, *, rtol: float = 1e-7, atol: float = 1e-9)
 
 def assert_close(name: str, got, expected, *, rtol: float = 1e-7, atol: float = 1e-9) -> Comparison:
     """Like `compare`, but raise CheckFailed(message) when not ok."""
+    __tracebackhide__ = True  # pytest leaves this frame out of tracebacks (IPython keeps the raising frame)
     result = compare(name, got, expected, rtol=rtol, atol=atol)
     if not result.ok:
         raise CheckFailed(result.message)
@@ -589,6 +734,7 @@ def assert_close(name: str, got, expected, *, rtol: float = 1e-7, atol: float = 
 
 def assert_shape(name: str, got, expected_shape) -> None:
     """Raise CheckFailed unless untrusted ``got`` is an array of numbers of shape ``expected_shape``."""
+    __tracebackhide__ = True  # pytest leaves this frame out of tracebacks (IPython keeps the raising frame)
     name = str(name)
     es = tuple(int(n) for n in expected_shape)
     try:
@@ -627,6 +773,7 @@ def compare_scalar(name: str, got, expected, *, rtol: float = 1e-7, atol: float 
 
 def assert_scalar(name: str, got, expected, **tol) -> Comparison:
     """Like `compare_scalar` (keywords rtol, atol), but raise CheckFailed(message) when not ok."""
+    __tracebackhide__ = True  # pytest leaves this frame out of tracebacks (IPython keeps the raising frame)
     result = compare_scalar(name, got, expected, **tol)
     if not result.ok:
         raise CheckFailed(result.message)
@@ -675,20 +822,24 @@ def compare_shape_tuple(name: str, got, expected: tuple) -> Comparison:
     if len(items) != len(exp):
         hint = f"{len(items)} dims instead of {len(exp)}"
         other = _shape_hint(items, exp)
-        hint += f": {other}" if other and "size 1" in other else ""
+        hints = [hint + (f": {other}" if other and "size 1" in other else "")]
     elif len(exp) >= 2 and items == exp[::-1]:
-        hint = "looks reversed"
+        hints = ["looks reversed"]
     else:
         diffs = [i for i, (a, b) in enumerate(zip(items, exp)) if a != b]
-        parts = [f"{items[i]} at position {i} instead of {exp[i]}" for i in diffs]
-        hint = ", ".join(parts)
-        if all(abs(items[i] - exp[i]) == 1 for i in diffs):
+        hint = ", ".join(f"{items[i]} at position {i} instead of {exp[i]}" for i in diffs)
+        # only between two real sizes: 0 vs 1 is a different rule, and 1 vs 2 is the size that stretches
+        if all(abs(items[i] - exp[i]) == 1 and min(items[i], exp[i]) >= 2 for i in diffs):
             hint += " (off by one)"
-    return Comparison(name, False, _line(_BAD, name, text + _hints([hint])))
+        hints = [hint]
+        if any(exp[i] == 0 and items[i] != 0 for i in diffs):
+            hints.append("a size of 0 is a real size: only 1 stretches (0 with 1 gives 0)")
+    return Comparison(name, False, _line(_BAD, name, text + _hints(hints)))
 
 
 def assert_shape_tuple(name: str, got, expected) -> Comparison:
     """Like `compare_shape_tuple`, but raise CheckFailed(message) when not ok."""
+    __tracebackhide__ = True  # pytest leaves this frame out of tracebacks (IPython keeps the raising frame)
     result = compare_shape_tuple(name, got, expected)
     if not result.ok:
         raise CheckFailed(result.message)
@@ -722,13 +873,18 @@ def _exc_type_name(exc_type) -> str:
 
 def assert_raises(name: str, fn, *args, exc_type=ValueError, mentions=(), **kwargs) -> None:
     """Call ``fn(*args, **kwargs)`` and raise CheckFailed unless it raises ``exc_type``
-    whose message contains every string in ``mentions`` (case-insensitive)."""
+    whose message contains every string in ``mentions`` (case-insensitive).
+
+    A ``NotImplementedError`` (an exercise not done yet) passes through unchanged."""
+    __tracebackhide__ = True  # pytest leaves this frame out of tracebacks (IPython keeps the raising frame)
     name = str(name)
     wanted = _exc_type_name(exc_type)
     inputs = _describe_inputs(args, kwargs)
     try:
         returned = fn(*args, **kwargs)
     except Exception as exc:  # noqa: BLE001 - deliberately broad: we diagnose any exception
+        if type(exc) is NotImplementedError and not issubclass(NotImplementedError, exc_type):
+            raise  # an unfinished exercise is not a wrong answer: show the stub's own message
         if not issubclass(type(exc), exc_type):
             raise CheckFailed(_line(_BAD, name, f"should raise {wanted} {inputs}, but raised "
                                                 f"{_class_name(type(exc))}: {_exception_text(exc)!r}")) from None

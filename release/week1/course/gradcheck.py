@@ -133,6 +133,7 @@ def gradcheck(name: str, f, x, analytic, *, eps: float = 1e-6, tol: float = 1e-6
 
 def assert_gradcheck(name: str, f, x, analytic, **kw) -> Comparison:
     """Like `gradcheck` (keywords eps, tol), but raise CheckFailed(message) when not ok."""
+    __tracebackhide__ = True  # pytest leaves this frame out of tracebacks (IPython keeps the raising frame)
     result = gradcheck(name, f, x, analytic, **kw)
     if not result.ok:
         raise CheckFailed(result.message)
