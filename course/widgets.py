@@ -73,7 +73,8 @@ def broadcast_report(
       numpy_error: NumPy's error message, or None
       student:     the student's answer (repr text) or None when no function was given
       agree:       whether the student's answer matches NumPy's (a returned tuple equal to
-                   NumPy's shape, or a ValueError where NumPy raises), or None
+                   NumPy's shape, or a ValueError where NumPy raises), or None when there is
+                   nothing to compare (no function given, or it is not written yet)
     """
     a = tuple(int(s) for s in shape_a)
     b = tuple(int(s) for s in shape_b)
@@ -107,6 +108,8 @@ def broadcast_report(
     if student_fn is not None:
         try:
             answer = student_fn(a, b)
+        except NotImplementedError:  # the exercise is not done yet: nothing to compare
+            report["student"] = "not written yet (do the exercise above, then run this cell again)"
         except Exception as exc:  # the student's error is something to show, not a crash
             report["student"] = f"raised {type(exc).__name__}: {exc}"
             report["agree"] = result is None and type(exc) is ValueError
@@ -114,6 +117,11 @@ def broadcast_report(
             report["student"] = repr(answer)
             report["agree"] = result is not None and type(answer) is tuple and answer == result
     return report
+
+
+def _verdict(agree: Optional[bool]) -> str:
+    """How the student's answer compares with NumPy's ('' when there is nothing to compare)."""
+    return "" if agree is None else ("✓ agrees with NumPy" if agree else "✗ differs from NumPy")
 
 
 def _cell(size: Optional[int]) -> str:
@@ -142,8 +150,7 @@ def format_report(report: dict) -> str:
                  + (str(report["numpy"]) if report["numpy"] is not None
                     else f"error: {report['numpy_error']}"))
     if report["student"] is not None:
-        mark = "✓ agrees with NumPy" if report["agree"] else "✗ differs from NumPy"
-        lines.append(f"your broadcast_shape: {report['student']}   {mark}")
+        lines.append(f"your broadcast_shape: {report['student']}   {_verdict(report['agree'])}".rstrip())
     return "\n".join(lines)
 
 
@@ -171,7 +178,7 @@ def report_html(report: dict) -> str:
              f"<div>{verdict}</div>"]
     if report["student"] is not None:
         color = "#070" if report["agree"] else "#b00"
-        mark = "✓ agrees with NumPy" if report["agree"] else "✗ differs from NumPy"
+        mark = _verdict(report["agree"])
         parts.append(f"<div>your <code>broadcast_shape</code>: <code>{e(report['student'])}</code> "
                      f"<span style='color:{color}'>{mark}</span></div>")
     parts.append("<div style='color:#666;font-size:90%'>(1) marks an axis the shorter shape does not have: "
