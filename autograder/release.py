@@ -13,10 +13,10 @@ Everything under release/ is generated: never edit it by hand.
 from __future__ import annotations
 
 import argparse
-import shutil
 import filecmp
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,15 +26,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "week1"
 BUNDLE_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
+DISTRIBUTION = "dl-foundations-course"
+#: Needed to grade, not to work through the notebooks.
+GRADER_ONLY = {"nbgrader", "nbclient", "nbformat"}
 
 
 class ReleaseError(RuntimeError):
     """nbgrader could not generate the release."""
-
-
-DISTRIBUTION = "dl-foundations-course"
-#: Needed to grade, not to work through the notebooks.
-GRADER_ONLY = {"nbgrader", "nbclient", "nbformat"}
 
 
 def student_requirements() -> list[str]:
@@ -55,7 +53,13 @@ def bundle_course(root: Path, assignment: str = ASSIGNMENT) -> Path:
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(root / "course", target, ignore=BUNDLE_IGNORE)
-    (target.parent / "requirements.txt").write_text(
+    return target
+
+
+def write_requirements(root: Path, assignment: str = ASSIGNMENT) -> Path:
+    """Write ``root/release/<assignment>/requirements.txt``: what a student must install."""
+    target = root / "release" / assignment / "requirements.txt"
+    target.write_text(
         "# What the notebooks of this folder need (generated from pyproject.toml).\n"
         + "".join(f"{req}\n" for req in student_requirements())
     )
@@ -88,6 +92,7 @@ def generate_release(root: Path = ROOT, assignment: str = ASSIGNMENT) -> Path:
             f"{proc.stdout}{proc.stderr}"
         )
     bundle_course(root, assignment)
+    write_requirements(root, assignment)
     return root / "release" / assignment
 
 

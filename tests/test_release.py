@@ -73,3 +73,17 @@ def test_source_holds_only_notebooks_and_data():
     """Nothing generated or private lands in source/ (it is copied into the release)."""
     unexpected = [p.name for p in SOURCE.iterdir() if p.suffix not in {".ipynb", ".csv", ".npz", ".md"}]
     assert not unexpected, f"unexpected files in {SOURCE}: {unexpected}"
+
+
+def test_release_folder_works_on_its_own(tmp_path):
+    """A student who downloads only release/week1 imports the bundled course package."""
+    import shutil
+    import subprocess
+    import sys
+
+    folder = tmp_path / "week1"
+    shutil.copytree(RELEASE, folder)
+    code = ("import course, course.checks, course.gradcheck, course.data, course.plots, course.widgets; "
+            "print(course.__file__)")
+    out = subprocess.run([sys.executable, "-c", code], cwd=folder, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == str(folder / "course" / "__init__.py"), out.stdout
