@@ -144,9 +144,6 @@ class HiddenCheck:
     def judge(self, case: Case, outcome: Outcome) -> Comparison:
         raise NotImplementedError
 
-    def name_for(self, case: Case) -> str:
-        return self.exercise
-
 
 def run_in_kernel(check: HiddenCheck, obj: Any) -> list[Comparison]:
     """Run all three steps in this process (the stock nbgrader path).
