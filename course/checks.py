@@ -36,6 +36,7 @@ __all__ = [
     "compare_shape_tuple",
     "assert_shape_tuple",
     "assert_raises",
+    "format_shape",
 ]
 
 _OK, _BAD = "✓", "✗"
@@ -92,7 +93,8 @@ def _line(mark: str, name: str, rest: str) -> str:
     return f"{mark} {name:<7} {rest}"
 
 
-def _fmt_shape(shape) -> str:
+def format_shape(shape) -> str:
+    """A shape as Python writes a tuple: (7, 1), (7,), ()."""
     shape = tuple(int(n) for n in shape)
     return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
@@ -189,10 +191,10 @@ def _describe(x) -> str:
     if id(t) in _NP_SCALARS:
         return repr(x)
     if issubclass(t, np.ndarray):
-        return f"an array of shape {_fmt_shape(np.ndarray.view(x, np.ndarray).shape)}"
+        return f"an array of shape {format_shape(np.ndarray.view(x, np.ndarray).shape)}"
     tensor = _torch_tensor_type()
     if tensor is not None and t is tensor:
-        return f"a tensor of shape {_fmt_shape(x.shape)}"
+        return f"a tensor of shape {format_shape(x.shape)}"
     if t is list or t is tuple:
         text = _literal(x)
         return _short(text) if text is not None else f"a {t.__name__} of length {len(x)}"
@@ -317,12 +319,12 @@ def _real_scalar(got, *, allow_0d: bool) -> float:
         arr = np.ndarray.view(got, np.ndarray)
         if allow_0d and arr.ndim == 0:
             return float(_from_ndarray(arr)[0])
-        raise _Reject(f"returned an array of shape {_fmt_shape(arr.shape)}; {_scalar_advice(arr.size, 'array')}")
+        raise _Reject(f"returned an array of shape {format_shape(arr.shape)}; {_scalar_advice(arr.size, 'array')}")
     tensor = _torch_tensor_type()
     if tensor is not None and t is tensor:
         if allow_0d and got.dim() == 0:
             return float(_from_tensor(got)[0])
-        raise _Reject(f"returned a tensor of shape {_fmt_shape(got.shape)}; "
+        raise _Reject(f"returned a tensor of shape {format_shape(got.shape)}; "
                       f"{_scalar_advice(got.numel(), 'tensor')}")
     if t is list or t is tuple:
         raise _Reject(f"returned a {t.__name__}; return a Python float")
@@ -418,7 +420,7 @@ def _grown_hint(gs, es, k, *, confirmed_no_reduction: bool) -> str:
     text = f"axis {k} grew from 1 to {n}: an operand of the wrong shape was broadcast along it"
     if len(es) >= 2 and k == len(es) - 2 and es[-1] == n:
         # an (n, 1) column meets a row of n: the row vector (n,) was meant
-        text += f", e.g. {_fmt_shape((n, 1))} where {_fmt_shape((n,))} is meant"
+        text += f", e.g. {format_shape((n, 1))} where {format_shape((n,))} is meant"
     if not confirmed_no_reduction:  # without the values a missing reduction is just as likely
         text += f", or a sum / mean over axis {k} (keepdims=True) is missing"
     return text + "?"
@@ -460,10 +462,10 @@ def _shape_hint(gs, es, g=None, e=None, rtol=1e-7, atol=1e-9):
         if positions and not guesses:
             differ = " (and the values differ too)" if have and not near(g.reshape(es), e) else ""
             if n_gs == 1 and es == (gs[0], 1):
-                return (f"you returned {_fmt_shape(gs)} where {_fmt_shape(es)} is expected: "
+                return (f"you returned {format_shape(gs)} where {format_shape(es)} is expected: "
                         f"reshape or keep the axis (keepdims=True){differ}")
             if n_es == 1 and gs == (es[0], 1):
-                return (f"you returned {_fmt_shape(gs)} where {_fmt_shape(es)} is expected: "
+                return (f"you returned {format_shape(gs)} where {format_shape(es)} is expected: "
                         f"drop the axis (x[:, 0] or x.reshape(-1)) or do not use keepdims=True{differ}")
             what = "extra" if n_gs > n_es else "missing"
             where = (f"axis of size 1 at position {positions[0]}" if len(positions) == 1 else
@@ -494,19 +496,19 @@ def _shape_hint(gs, es, g=None, e=None, rtol=1e-7, atol=1e-9):
         # 5. an (N,) and an (N, 1) broadcast against each other
         if n_gs == 2 and n_es in (1, 2) and es[1:] in ((), (1,)) and es[0] > 1 and min(gs) > 1 and es[0] in gs:
             n = es[0]
-            a, b = _fmt_shape((n,)), _fmt_shape((n, 1))
+            a, b = format_shape((n,)), format_shape((n, 1))
             if gs == (n, n) and have and near(np.diagonal(g), e.reshape(-1)):
                 return (f"a {a} and a {b} broadcast against each other (the diagonal matches); "
                         f"make both {b} or both {a}")
             if gs == (n, n):
                 guesses.append(f"a {a} and a {b} broadcasting against each other? make both {b} or both {a}")
             elif gs[0] == n:
-                guesses.append(f"a {b} and a {_fmt_shape((gs[1],))} broadcasting against each other? "
+                guesses.append(f"a {b} and a {format_shape((gs[1],))} broadcasting against each other? "
                                "check that both operands have the same shape")
 
         # 6. the right numbers, arranged differently
         if have and g.size == e.size and near(g.reshape(es), e):
-            return f"the right numbers in the wrong shape: got.reshape{_fmt_shape(es)} matches"
+            return f"the right numbers in the wrong shape: got.reshape{format_shape(es)} matches"
 
         # 7. guesses from the shapes alone
         grown = _grown_axis(gs, es)
@@ -525,7 +527,7 @@ def _shape_hint(gs, es, g=None, e=None, rtol=1e-7, atol=1e-9):
 
 def _shape_message(gs, es, g=None, e=None, rtol=1e-7, atol=1e-9) -> str:
     hint = _shape_hint(tuple(gs), tuple(es), g, e, rtol, atol)
-    return f"shape {_fmt_shape(gs)}, expected {_fmt_shape(es)}" + _hints([hint])
+    return f"shape {format_shape(gs)}, expected {format_shape(es)}" + _hints([hint])
 
 
 # ----------------------------------------------------------------------------------------------
@@ -671,7 +673,7 @@ def _value_hints(g, e, rtol, atol, *, src="float64", max_rel=None, plain_rtol=No
 
 
 def _compare_arrays(name, g, e, rtol, atol, src="float64") -> Comparison:
-    shape = _fmt_shape(e.shape)
+    shape = format_shape(e.shape)
     if g.shape != e.shape:
         return Comparison(name, False, _line(_BAD, name, _shape_message(g.shape, e.shape, g, e, rtol, atol)))
     if e.size == 0:
@@ -788,7 +790,7 @@ def _shape_tuple_items(got):
     size_type = getattr(sys.modules.get("torch"), "Size", None)
     if t is list:
         if len(got) <= 8 and all(type(v) is int for v in got):
-            raise _Reject(f"returned a list {got!r}; return a tuple, e.g. {_fmt_shape(got)}")
+            raise _Reject(f"returned a list {got!r}; return a tuple, e.g. {format_shape(got)}")
         raise _Reject("returned a list; return a tuple of ints")
     if t is not tuple and not (size_type is not None and t is size_type):
         if issubclass(t, np.ndarray):
@@ -817,8 +819,8 @@ def compare_shape_tuple(name: str, got, expected: tuple) -> Comparison:
     except _Reject as r:
         return Comparison(name, False, _line(_BAD, name, r.reason))
     if items == exp:
-        return Comparison(name, True, _line(_OK, name, _fmt_shape(items)))
-    text = f"{_fmt_shape(items)}, expected {_fmt_shape(exp)}"
+        return Comparison(name, True, _line(_OK, name, format_shape(items)))
+    text = f"{format_shape(items)}, expected {format_shape(exp)}"
     if len(items) != len(exp):
         hint = f"{len(items)} dims instead of {len(exp)}"
         other = _shape_hint(items, exp)
@@ -849,7 +851,7 @@ def assert_shape_tuple(name: str, got, expected) -> Comparison:
 def _describe_inputs(args, kwargs) -> str:
     values = list(args) + list(kwargs.values())
     if values and all(issubclass(type(v), np.ndarray) for v in values):
-        shapes = [_fmt_shape(np.ndarray.view(v, np.ndarray).shape) for v in values]
+        shapes = [format_shape(np.ndarray.view(v, np.ndarray).shape) for v in values]
         return "for shapes " + (", ".join(shapes[:-1]) + " and " + shapes[-1] if len(shapes) > 1 else shapes[0])
     parts = [_describe(v) for v in args] + [f"{k}={_describe(v)}" for k, v in kwargs.items()]
     return "for inputs (" + ", ".join(parts) + ")" if parts else "when called"

@@ -5,7 +5,7 @@ reference functions by running that notebook's import statements and its
 solution cells (cells whose ``metadata.nbgrader.solution`` is true) in a fresh
 namespace::
 
-    from tests.solutions import solution_namespace
+    from solutions import solution_namespace
     ns = solution_namespace("source/week1/01_tensors_and_shapes.ipynb")
     broadcast_shape = ns["broadcast_shape"]
 
@@ -26,12 +26,8 @@ from typing import Any, Iterator
 
 import nbformat
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _nbgrader(cell: Any) -> dict:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return meta if isinstance(meta, dict) else {}
+from notebooks import ROOT as REPO
+from notebooks import is_graded, is_solution
 
 
 def _python_source(cell: Any) -> str:
@@ -73,13 +69,12 @@ def _load(path: str) -> dict:
         for index, cell in enumerate(nb.cells):
             if cell.cell_type != "code":
                 continue
-            meta = _nbgrader(cell)
             filename = f"{path}[cell {index}]"
             source = _python_source(cell)
-            if meta.get("solution"):
+            if is_solution(cell):
                 exec(compile(source, filename, "exec"), namespace)
                 ran_solution = True
-            elif not meta.get("grade"):
+            elif not is_graded(cell):
                 exec(compile(_import_statements(source, filename), filename, "exec"), namespace)
     if not ran_solution:
         raise ValueError(f"{path} has no solution cells (metadata nbgrader.solution = true)")

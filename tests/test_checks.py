@@ -77,7 +77,7 @@ def test_correct_input_passes_without_hints(value):
     result = checks.compare("dW", value.copy(), value)
     assert result.ok, result.message
     assert result.message.startswith("✓ dW ")
-    assert checks._fmt_shape(value.shape) in result.message
+    assert checks.format_shape(value.shape) in result.message
     assert EM_DASH not in result.message
     assert checks.assert_close("dW", value.copy(), value) == result
 
@@ -139,7 +139,7 @@ SHAPE_CASES = {
 def test_shape_diagnosis_fires_on_its_mistake_only(case):
     got, expected, phrase = SHAPE_CASES[case]
     message = failed(got, expected)
-    assert f"shape {checks._fmt_shape(got.shape)}, expected {checks._fmt_shape(expected.shape)}" in message
+    assert f"shape {checks.format_shape(got.shape)}, expected {checks.format_shape(expected.shape)}" in message
     assert phrase in message
     for other, (_, _, other_phrase) in SHAPE_CASES.items():
         if other != case and other_phrase not in phrase:
@@ -202,7 +202,7 @@ def test_assert_shape_diagnoses_from_shapes(got_shape, expected_shape, phrase):
         checks.assert_shape("h", np.zeros(got_shape), expected_shape)
     message = str(info.value)
     assert message.startswith("✗ h ")
-    assert f"shape {checks._fmt_shape(got_shape)}, expected {checks._fmt_shape(expected_shape)}" in message
+    assert f"shape {checks.format_shape(got_shape)}, expected {checks.format_shape(expected_shape)}" in message
     assert phrase in message
 
 
@@ -724,7 +724,7 @@ def test_compare_scalar_accepts_real_scalars():
 @pytest.mark.parametrize("shape", [(1, 1), (1,), ()])
 def test_compare_scalar_rejects_arrays_helpfully(shape):
     message = checks.compare_scalar("loss", np.full(shape, 2.5), 2.5).message
-    assert message == (f"✗ loss    returned an array of shape {checks._fmt_shape(shape)}; "
+    assert message == (f"✗ loss    returned an array of shape {checks.format_shape(shape)}; "
                        "return a Python float, e.g. float(value) or value.item()")
 
 
@@ -732,7 +732,7 @@ def test_compare_scalar_rejects_arrays_helpfully(shape):
 def test_compare_scalar_advice_does_not_suggest_a_reduction(shape):
     message = checks.compare_scalar("loss", np.ones(shape), 2.5).message
     size = int(np.prod(shape))
-    assert message == (f"✗ loss    returned an array of shape {checks._fmt_shape(shape)}; "
+    assert message == (f"✗ loss    returned an array of shape {checks.format_shape(shape)}; "
                        f"return one number as a Python float, not an array of {size} numbers")
     assert "sum" not in message and "mean" not in message
 

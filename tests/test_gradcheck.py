@@ -69,7 +69,7 @@ def test_gradcheck_passes_correct_gradients(case):
     f, df, x = CASES[case]
     result = gradcheck("dW", f, x, df(x))
     assert result.ok, result.message
-    assert result.message.startswith(f"✓ dW      {checks._fmt_shape(x.shape)}  rel err ")
+    assert result.message.startswith(f"✓ dW      {checks.format_shape(x.shape)}  rel err ")
     assert assert_gradcheck("dW", f, x, df(x)) == result
 
 

@@ -11,10 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-try:
-    from tests.solutions import solution_namespace
-except ImportError:  # tests/ itself on sys.path (pytest's default rootdir handling)
-    from solutions import solution_namespace
+from solutions import solution_namespace
 
 from autograder.hidden import checks_for, run_hidden
 from autograder.hidden.nb01_tensors_and_shapes import BroadcastShapeCheck

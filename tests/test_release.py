@@ -2,6 +2,9 @@
 from __future__ import annotations
 
 import re
+import shutil
+import subprocess
+import sys
 
 import nbformat
 import pytest
@@ -77,10 +80,6 @@ def test_source_holds_only_notebooks_and_data():
 
 def test_release_folder_works_on_its_own(tmp_path):
     """A student who downloads only release/week1 imports the bundled course package."""
-    import shutil
-    import subprocess
-    import sys
-
     folder = tmp_path / "week1"
     shutil.copytree(RELEASE, folder)
     code = ("import course, course.checks, course.gradcheck, course.data, course.plots, course.widgets; "

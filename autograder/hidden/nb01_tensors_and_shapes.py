@@ -18,7 +18,15 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
-from course.checks import CheckFailed, Comparison, as_array, compare, compare_scalar, compare_shape_tuple
+from course.checks import (
+    CheckFailed,
+    Comparison,
+    as_array,
+    compare,
+    compare_scalar,
+    compare_shape_tuple,
+    format_shape,
+)
 
 from .framework import Case, HiddenCheck, Outcome, by_exercise, call_plain, copy_args, outcome_failure
 
@@ -38,11 +46,6 @@ def _torch():
 def _t(a: np.ndarray):
     """A float64 tensor holding a copy of ``a``."""
     return _torch().from_numpy(np.array(a, dtype=np.float64, copy=True))
-
-
-def _fmt_shape(shape) -> str:
-    shape = tuple(int(s) for s in shape)
-    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
 def _name(check: HiddenCheck, case: Case) -> str:
@@ -78,7 +81,7 @@ def _matches(got: Optional[np.ndarray], candidate: np.ndarray, *, rtol: float = 
 
 def _describe_value(v: Any) -> str:
     if isinstance(v, np.ndarray):
-        return f"an array of shape {_fmt_shape(v.shape)}"
+        return f"an array of shape {format_shape(v.shape)}"
     if type(v) in (int, float):
         return f"{v:.6g}" if type(v) is float else str(v)
     if type(v) in (tuple, list):
@@ -255,7 +258,7 @@ class BroadcastShapeCheck(HiddenCheck):
 
         if expected is not None:
             if outcome.kind == "raised":
-                text = f"raised {outcome.error}: {outcome.message}; expected the shape {_fmt_shape(expected)}"
+                text = f"raised {outcome.error}: {outcome.message}; expected the shape {format_shape(expected)}"
                 if outcome.error == "MemoryError" or "too big" in outcome.message:
                     text += (" — likely cause: building arrays to read their shape; work on the shape "
                              "tuples only (arrays of these shapes would need hundreds of gigabytes or more)")
@@ -446,7 +449,7 @@ class _SquaredErrorCheck(HiddenCheck):
         name = _name(self, case)
         y_true, y_pred = case.args
         if y_true.shape != y_pred.shape:
-            sa, sb = _fmt_shape(y_true.shape), _fmt_shape(y_pred.shape)
+            sa, sb = format_shape(y_true.shape), format_shape(y_pred.shape)
             if outcome.kind == "raised" and outcome.error == "ValueError":
                 return Comparison(name, True, f"✓ {name} ValueError")
             if outcome.kind == "raised" and outcome.error == "NotImplementedError":

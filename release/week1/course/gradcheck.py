@@ -75,8 +75,8 @@ def relative_error(a, b) -> float:
     """
     a, b = checks.as_array("a", a), checks.as_array("b", b)
     if a.shape != b.shape:
-        raise ValueError(f"relative_error: shapes {checks._fmt_shape(a.shape)} and "
-                         f"{checks._fmt_shape(b.shape)} differ")
+        raise ValueError(f"relative_error: shapes {checks.format_shape(a.shape)} and "
+                         f"{checks.format_shape(b.shape)} differ")
     return float(_relative_errors(a, b, 1e-12).max()) if a.size else 0.0
 
 
@@ -101,7 +101,7 @@ def gradcheck(name: str, f, x, analytic, *, eps: float = 1e-6, tol: float = 1e-6
     if a.shape != num.shape:
         text = checks._shape_message(a.shape, num.shape, a, num, hint_rtol, hint_atol)
         return Comparison(name, False, checks._line(checks._BAD, name, text))
-    shape = checks._fmt_shape(num.shape)
+    shape = checks.format_shape(num.shape)
     if num.size == 0:
         return Comparison(name, True, checks._line(checks._OK, name, f"{shape}  empty"))
 
