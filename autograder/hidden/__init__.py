@@ -17,6 +17,8 @@ from .framework import Case, HiddenCheck, Outcome, run_in_kernel
 #: notebook name (without .ipynb) -> module holding its CHECKS
 NOTEBOOK_MODULES = {
     "01_tensors_and_shapes": "autograder.hidden.nb01_tensors_and_shapes",
+    "02_autograd": "autograder.hidden.nb02_autograd",
+    "03_manual_backprop": "autograder.hidden.nb03_manual_backprop",
 }
 
 

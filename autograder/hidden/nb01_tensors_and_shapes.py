@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import math
 import re
-import sys
-from typing import Any, Callable, Optional
+from typing import Any, Optional
 
 import numpy as np
 
@@ -28,7 +27,7 @@ from course.checks import (
     format_shape,
 )
 
-from .framework import Case, HiddenCheck, Outcome, by_exercise, call_plain, copy_args, outcome_failure
+from .framework import Case, HiddenCheck, Outcome, by_exercise, outcome_failure
 
 NOTEBOOK = "01_tensors_and_shapes"
 
@@ -97,16 +96,6 @@ def _mentions_matmul(outcome: Outcome) -> bool:
 
 # ----------------------------------------------------------------------------------------------
 # broadcast_shape
-
-
-class ForbiddenHelper(RuntimeError):
-    """Raised in place of numpy's / torch's broadcasting helpers while broadcast_shape runs."""
-
-
-_FORBIDDEN = {
-    "numpy": ("broadcast_shapes", "broadcast", "broadcast_arrays", "broadcast_to"),
-    "torch": ("broadcast_shapes", "broadcast_tensors"),
-}
 
 
 def _rule(a: tuple, b: tuple, *, left: bool = False, zero_is_one: bool = False) -> Optional[tuple]:
@@ -192,50 +181,7 @@ class BroadcastShapeCheck(HiddenCheck):
             cases.append(Case(f"random {kind} shapes #{k} (ranks {len(a)} and {len(b)})", (tuple(a), tuple(b))))
         return cases
 
-    def call(self, obj: Any, case: Case) -> Outcome:
-        """Run the student's function with numpy's / torch's broadcasting helpers replaced by traps."""
-        used: list[str] = []
-
-        def trap(qualname: str) -> Callable:
-            def forbidden(*args: Any, **kwargs: Any) -> Any:
-                used.append(qualname)
-                raise ForbiddenHelper(f"broadcast_shape must apply the rule itself, not call {qualname}")
-
-            return forbidden
-
-        replaced: list[tuple[Any, str, Any]] = []  # (namespace, name, original)
-        traps: list[tuple[Any, Callable]] = []  # (original, trap)
-        modules = [("numpy", np)]
-        if "torch" in sys.modules:
-            modules.append(("torch", sys.modules["torch"]))
-        try:
-            student_globals = getattr(obj, "__globals__", None)
-        except Exception:  # an object whose attribute lookup fails: nothing to patch there
-            student_globals = None
-        try:
-            for modname, module in modules:
-                for attr in _FORBIDDEN[modname]:
-                    original = module.__dict__.get(attr)
-                    if original is None:
-                        continue
-                    replacement = trap(f"{modname}.{attr}")
-                    replaced.append((module.__dict__, attr, original))
-                    module.__dict__[attr] = replacement
-                    traps.append((original, replacement))
-            if type(student_globals) is dict:  # `from numpy import broadcast_shapes` in the notebook
-                for key, value in list(student_globals.items()):
-                    for original, replacement in traps:
-                        if value is original:
-                            replaced.append((student_globals, key, value))
-                            student_globals[key] = replacement
-            outcome = call_plain(obj, *copy_args(case.args), **copy_args(case.kwargs))
-        finally:
-            for namespace, attr, original in reversed(replaced):
-                namespace[attr] = original
-        if used:
-            return Outcome("raised", error="ForbiddenHelper",
-                           message=f"broadcast_shape must apply the rule itself, not call {used[0]}")
-        return outcome
+    probe = "nb01.broadcast_shape"
 
     @staticmethod
     def _reference(a: tuple, b: tuple) -> Optional[tuple]:
