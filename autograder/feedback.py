@@ -1,0 +1,86 @@
+"""Feedback a student reads: their notebook, its outputs, and at each graded cell the verdict.
+
+The verdicts come from the judge (``hardened``); nothing here shows the
+hidden checks' code, their inputs beyond the diagnosis, or a reference.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+from typing import Any
+
+import nbformat
+
+ICONS = {"passed": "✓", "failed": "✗", "error": "✗", "timeout": "⏱", "missing": "∅"}
+
+
+def _fence(text: str) -> str:
+    """Text shown verbatim in markdown (a fence longer than any backtick run inside)."""
+    longest = max((len(run) for run in text.split("\n") for run in _backtick_runs(run)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}text\n{text}\n{fence}"
+
+
+def _backtick_runs(line: str) -> list[str]:
+    runs, current = [], ""
+    for ch in line:
+        if ch == "`":
+            current += ch
+        elif current:
+            runs.append(current)
+            current = ""
+    return runs + ([current] if current else [])
+
+
+def verdict_markdown(cell: Any) -> str:
+    head = (f"**Grader — {cell.grade_id}: {ICONS.get(cell.status, '?')} {cell.status}, "
+            f"{cell.score:g} / {cell.max_score:g} points**")
+    return head if cell.status == "passed" else f"{head}\n\n{_fence(cell.message)}"
+
+
+def summary_markdown(result: Any) -> str:
+    lines = [f"# Feedback: {result.notebook}", "",
+             f"Student **{result.student_id}**, score **{result.score:g} / {result.max_score:g}**.", "",
+             "| graded cell | status | points |", "| --- | --- | --- |"]
+    lines += [f"| {c.grade_id} | {ICONS.get(c.status, '?')} {c.status} | {c.score:g} / {c.max_score:g} |"
+              for c in result.cells]
+    if result.events:
+        lines += ["", "While the notebook ran:", ""] + [f"- {e}" for e in result.events]
+    return "\n".join(lines)
+
+
+def annotated(result: Any) -> Any:
+    """The notebook to render: the student's cells and outputs with the verdicts inserted."""
+    nb = copy.deepcopy(result.feedback) if result.feedback is not None else nbformat.v4.new_notebook()
+    by_id = {c.grade_id: c for c in result.cells}
+    cells = [nbformat.v4.new_markdown_cell(summary_markdown(result))]
+    placed = set()
+    for cell in nb.cells:
+        cells.append(cell)
+        meta = cell.get("metadata", {}) if isinstance(cell, dict) else {}
+        nbg = meta.get("nbgrader", {}) if isinstance(meta, dict) else {}
+        grade_id = nbg.get("grade_id") if isinstance(nbg, dict) else None
+        if isinstance(grade_id, str) and grade_id in by_id and grade_id not in placed:
+            placed.add(grade_id)
+            cells.append(nbformat.v4.new_markdown_cell(verdict_markdown(by_id[grade_id])))
+    rest = [c for c in result.cells if c.grade_id not in placed]
+    if rest and result.feedback is not None:
+        cells.append(nbformat.v4.new_markdown_cell("## Graded cells missing from this notebook"))
+    cells += [nbformat.v4.new_markdown_cell(verdict_markdown(c)) for c in rest]
+    nb.cells = cells
+    nb.nbformat, nb.nbformat_minor = 4, 5
+    for i, cell in enumerate(nb.cells):  # ids that are the same on every run
+        cell["id"] = f"cell-{i}"
+    return nb
+
+
+@functools.lru_cache(maxsize=1)
+def _exporter():
+    from nbconvert import HTMLExporter
+
+    return HTMLExporter(template_name="classic")
+
+
+def render_html(result: Any) -> str:
+    body, _ = _exporter().from_notebook_node(annotated(result))
+    return body

@@ -1,0 +1,321 @@
+"""Grade one notebook the hardened way: probe inside the sandbox, judge outside.
+
+1. The submission's bytes are read once (never written, never mounted) and a
+   copy goes into a scratch folder that becomes the sandbox's home.
+2. Its code cells run in a sandboxed kernel, one by one, each with a time
+   limit; test cells run as the release wrote them, whatever the student
+   did to them. A cell that cannot be interrupted, or a kernel that dies,
+   costs a restart: the cells that ran before are run again, the bad one
+   is skipped.
+3. For each exercise the kernel evaluates the probe (``autograder.probe``) on
+   the hidden cases and hands back plain data as JSON text.
+4. This process, which never runs student code, judges that data with the
+   hidden checks (``autograder.hidden``) and awards each graded cell its
+   points, all or nothing, as nbgrader does.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import re
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+import nbformat
+
+from .hidden import checks_for
+from .kernel import KernelRun
+from .notebook_spec import GradedCell, NotebookSpec
+from .probe import wire
+from .probe.core import Case, Outcome
+from .probe.session import encode_request, read_reply
+from .sandbox import Limits, SandboxSpec
+
+ROOT = Path(__file__).resolve().parent.parent
+STATUSES = ("passed", "failed", "error", "timeout", "missing")
+#: how many failing cases a message lists before "... and N more"
+MESSAGE_CASES = 8
+_ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{6,}\b")
+
+
+@dataclass(frozen=True)
+class Options:
+    cell_timeout: float = 60.0  # one cell of the student's notebook
+    notebook_timeout: float = 300.0  # all of the student's cells together
+    probe_timeout: float = 30.0  # one exercise on all its hidden cases
+    max_restarts: int = 3
+    limits: Limits = field(default_factory=Limits)
+    unsafe: bool = False
+    root: Path = ROOT  # the course: source/, release/, course/, autograder/probe
+
+
+@dataclass(frozen=True)
+class CellResult:
+    grade_id: str
+    score: float
+    max_score: float
+    status: str
+    message: str
+
+
+@dataclass
+class NotebookResult:
+    student_id: str
+    notebook: str
+    cells: list
+    feedback: Optional[Any] = None  # the notebook (nbformat) to render as feedback, if any
+    events: list = field(default_factory=list)
+
+    @property
+    def score(self) -> float:
+        return sum(c.score for c in self.cells)
+
+    @property
+    def max_score(self) -> float:
+        return sum(c.max_score for c in self.cells)
+
+
+def _clean(text: str) -> str:
+    """A message that is the same on every run (no memory addresses)."""
+    return _ADDRESS.sub("0x…", text)
+
+
+def unsubmitted(student_id: str, spec: NotebookSpec, status: str, message: str) -> NotebookResult:
+    """Every graded cell of a notebook scored zero for one reason (missing, unreadable)."""
+    cells = [CellResult(c.grade_id, 0.0, c.points, status, message) for c in spec.graded]
+    return NotebookResult(student_id, spec.name, cells)
+
+
+def read_submission(data: bytes) -> tuple[Optional[Any], str]:
+    """(notebook, "") or (None, why it cannot be read)."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return None, f"the notebook is not UTF-8 text ({exc.reason} at byte {exc.start})"
+    try:
+        nb = nbformat.reads(text, as_version=4)
+    except Exception as exc:  # json errors, or JSON that is not a notebook
+        return None, f"the notebook is not valid notebook JSON: {_clean(str(exc).splitlines()[0])[:300]}"
+    if not isinstance(nb.get("cells"), list):
+        return None, "the notebook has no list of cells"
+    return nb, ""
+
+
+def _source_of(cell: Any) -> Optional[str]:
+    source = cell.get("source", "") if isinstance(cell, dict) else None
+    if isinstance(source, list) and all(isinstance(s, str) for s in source):
+        return "".join(source)
+    return source if isinstance(source, str) else None
+
+
+def cells_to_run(nb: Any, spec: NotebookSpec) -> list[tuple[int, str]]:
+    """(index in the notebook, source) of each code cell to execute, test cells as released."""
+    out = []
+    for index, cell in enumerate(nb.cells):
+        if not isinstance(cell, dict) or cell.get("cell_type") != "code":
+            continue
+        meta = cell.get("metadata", {})
+        nbg = meta.get("nbgrader", {}) if isinstance(meta, dict) else {}
+        grade_id = nbg.get("grade_id") if isinstance(nbg, dict) else None
+        if isinstance(grade_id, str) and grade_id in spec.locked:
+            source = spec.locked[grade_id]
+        else:
+            source = _source_of(cell)
+        if source is not None and source.strip():
+            out.append((index, source))
+    return out
+
+
+class _Session:
+    """The student's kernel across restarts: which cells ran, what happened."""
+
+    def __init__(self, kernel: KernelRun, options: Options):
+        self.kernel = kernel
+        self.options = options
+        self.good: list[str] = []  # sources that ran to the end (fine or with an error)
+        self.restarts = 0
+        self.events: list[str] = []
+
+    def replay(self) -> bool:
+        """After a restart, run the good cells again (without keeping their output)."""
+        self.restarts += 1
+        if self.restarts > self.options.max_restarts:
+            return False
+        for source in self.good:
+            result = self.kernel.run(source, self.options.cell_timeout)
+            if result.status in ("timeout", "died"):
+                return False
+        return True
+
+
+def run_student_cells(session: _Session, cells: list[tuple[int, str]], deadline: float) -> dict:
+    """Execute the student's cells; return {notebook index: CellRun}."""
+    runs = {}
+    opts = session.options
+    for position, (index, source) in enumerate(cells):
+        remaining = deadline - time.monotonic()
+        if remaining <= 1:
+            session.events.append(
+                f"the notebook ran over its time limit ({opts.notebook_timeout:g} s): "
+                f"{len(cells) - position} cell(s) were not run")
+            break
+        result = session.kernel.run(source, min(opts.cell_timeout, remaining))
+        runs[index] = result
+        if result.status in ("ok", "error"):
+            session.good.append(source)
+            continue
+        label = f"cell {index + 1}"
+        if result.status == "timeout":
+            session.events.append(f"{label} ran over its time limit ({min(opts.cell_timeout, remaining):g} s) "
+                                  "and was stopped")
+        else:
+            session.events.append(f"the kernel died in {label} (killed: out of memory, a crash or an exit); "
+                                  "it was restarted and the cells before it were run again")
+        if session.kernel.restarted_since_last_check():
+            if not session.replay():
+                session.events.append("too many restarts: the remaining cells were not run")
+                break
+    return runs
+
+
+def probe_request(check: Any, object_name: str, cases: list[Case]) -> str:
+    request = {"object": object_name, "probe": check.probe, "cases": [wire.case_to_plain(c) for c in cases]}
+    return f'__import__("autograder_probe.session").session.probe_reply(globals(), "{encode_request(request)}")'
+
+
+def judge_exercise(check: Any, cases: list[Case], object_name: str, status: str, text: str) -> tuple[str, list[str]]:
+    """(status, message lines) of one exercise from what the kernel sent back."""
+    name = check.exercise
+    if status == "timeout":
+        return "timeout", [f"✗ {object_name} gave no answer within the time limit on the hidden inputs "
+                           "(an infinite loop, or far too slow) and was stopped"]
+    if status == "died":
+        return "error", [f"✗ the kernel died while running {object_name} on the hidden inputs "
+                         "(killed: out of memory, a crash or an exit)"]
+    if status == "error":
+        return "error", [f"✗ {object_name} could not be run on the hidden inputs: {_clean(text)[:300]}"]
+    try:
+        reply = read_reply(text)
+    except wire.WireError as exc:
+        return "error", [f"✗ the result for {object_name} came back malformed ({exc}); "
+                         "did the notebook change how Python or IPython works?"]
+    if not reply["found"]:
+        return "missing", [f"✗ {object_name} is not defined when the notebook has run "
+                           "(was its cell run without errors? was it renamed?)"]
+    outcomes = reply["outcomes"]
+    if len(outcomes) != len(cases):
+        return "error", [f"✗ the result for {object_name} came back malformed "
+                         f"({len(outcomes)} answers for {len(cases)} inputs)"]
+    if outcomes and all(o.kind == "raised" and o.error == "NotImplementedError" for o in outcomes):
+        return "error", [f"✗ {name}: not implemented yet ({object_name} raises NotImplementedError)"]
+    failures = []
+    all_raised = True
+    for case, outcome in zip(cases, outcomes):
+        try:
+            result = check.judge(case, outcome)
+            ok, message = result.ok is True, str(result.message)
+        except Exception as exc:  # a malformed value the check did not foresee
+            ok, message = False, f"✗ {name} [{case.label}]: the result is malformed ({type(exc).__name__})"
+        if not ok:
+            failures.append(_clean(message))
+            all_raised = all_raised and outcome.kind == "raised"
+    if not failures:
+        return "passed", [f"✓ {name}: all {len(cases)} hidden cases passed"]
+    lines = [f"hidden checks of {name}: {len(failures)} of {len(cases)} cases failed"] + failures[:MESSAGE_CASES]
+    if len(failures) > MESSAGE_CASES:
+        lines.append(f"... and {len(failures) - MESSAGE_CASES} more")
+    return ("error" if all_raised else "failed"), lines
+
+
+_WORST = {"passed": 0, "failed": 1, "error": 2, "missing": 3, "timeout": 4}
+
+
+def grade_cells(session: Optional[_Session], spec: NotebookSpec, notes: list[str]) -> list[CellResult]:
+    checks = checks_for(spec.name)
+    results = []
+    for cell in spec.graded:
+        statuses, lines = [], []
+        for exercise, object_name in cell.exercises:
+            check = checks[exercise]
+            cases = check.cases()
+            if session is None:
+                status, text = "error", "the notebook's kernel could not be started"
+            else:
+                status, text = session.kernel.evaluate(probe_request(check, object_name, cases),
+                                                       session.options.probe_timeout)
+                if session.kernel.restarted_since_last_check() and not session.replay():
+                    session = None
+            verdict, message = judge_exercise(check, cases, object_name, status, text)
+            statuses.append(verdict)
+            lines += message
+        status = max(statuses, key=_WORST.__getitem__)
+        if status != "passed":
+            lines += [f"note: {n}" for n in notes]
+        results.append(CellResult(cell.grade_id, cell.points if status == "passed" else 0.0, cell.points,
+                                  status, "\n".join(lines)))
+    return results
+
+
+def grade_notebook(student_id: str, spec: NotebookSpec, data: Optional[bytes], options: Options,
+                   slot: int = 0) -> NotebookResult:
+    """Grade one submitted notebook (``data`` is its bytes, None when it was not handed in)."""
+    if data is None:
+        return unsubmitted(student_id, spec, "missing", f"{spec.name}.ipynb was not submitted")
+    nb, why = read_submission(data)
+    if nb is None:
+        return unsubmitted(student_id, spec, "error", why)
+    cells = cells_to_run(nb, spec)
+    work = Path(tempfile.mkdtemp(prefix="grade-"))
+    try:
+        sandbox = SandboxSpec(
+            scratch=work / "home", runtime=work / "run",
+            course_package=options.root / "course", probe_package=options.root / "autograder" / "probe",
+            limits=options.limits, slot=slot, unsafe=options.unsafe,
+        )
+        sandbox.scratch.mkdir(parents=True)
+        (sandbox.scratch / f"{spec.name}.ipynb").write_bytes(data)
+        _seed_matplotlib_cache(sandbox.scratch)
+        sandbox.prepare()
+        kernel = KernelRun(sandbox)
+        try:
+            kernel.start()
+        except Exception as exc:
+            kernel.stop()
+            result = unsubmitted(student_id, spec, "error", f"the notebook's kernel could not be started: {exc}")
+            return result
+        try:
+            session = _Session(kernel, options)
+            runs = run_student_cells(session, cells, time.monotonic() + options.notebook_timeout)
+            feedback = feedback_notebook(nb, runs)  # before any probe: nothing hidden can reach it
+            results = grade_cells(session, spec, session.events)
+        finally:
+            kernel.stop()
+        return NotebookResult(student_id, spec.name, results, feedback, list(session.events))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+def feedback_notebook(nb: Any, runs: dict) -> Any:
+    """The student's notebook with the outputs of this run (cells not run have none)."""
+    out = copy.deepcopy(nb)
+    for index, cell in enumerate(out.cells):
+        if isinstance(cell, dict) and cell.get("cell_type") == "code":
+            run = runs.get(index)
+            cell["outputs"] = run.outputs if run is not None else []
+            cell["execution_count"] = None
+    return out
+
+
+def _seed_matplotlib_cache(home: Path) -> None:
+    """Copy matplotlib's font cache into the sandbox's home, so a plot does not rebuild it."""
+    configured = os.environ.get("MPLCONFIGDIR")
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    source = Path(configured) if configured else Path(cache) / "matplotlib"
+    target = home / ".config" / "matplotlib"
+    target.mkdir(parents=True, exist_ok=True)
+    for path in source.glob("fontlist-*.json"):
+        shutil.copy(path, target / path.name)

@@ -1,0 +1,265 @@
+"""A Jupyter kernel started inside the sandbox, driven cell by cell through nbclient.
+
+The kernel talks to the grader over Unix sockets (ZeroMQ's ipc transport) in a
+runtime folder that both sides see at the same path, so the sandbox needs no
+network at all. Interrupts are sent as messages (a signal to the bubblewrap
+process would end the sandbox). :class:`KernelRun` executes cells with a time
+limit each, interrupts a cell that runs over, and when the kernel cannot be
+interrupted or dies, kills the whole sandbox and starts a fresh one.
+"""
+from __future__ import annotations
+
+import copy
+import os
+import time
+from queue import Empty
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from jupyter_client.kernelspec import KernelSpec
+from jupyter_client.manager import AsyncKernelManager
+from nbclient import NotebookClient
+from nbclient.util import run_sync
+from nbclient.exceptions import CellTimeoutError
+from traitlets import Any as AnyTrait
+
+from .sandbox import SandboxSpec
+
+
+class SandboxedKernelManager(AsyncKernelManager):
+    """A python3 kernel whose command line is wrapped in the sandbox's."""
+
+    sandbox = AnyTrait(None)
+
+    @property
+    def kernel_spec(self) -> KernelSpec:
+        return KernelSpec(
+            argv=["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
+            display_name="Python 3 (sandbox)",
+            language="python",
+            interrupt_mode="message",
+        )
+
+    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
+        return self.sandbox.command_prefix() + super().format_kernel_cmd(extra_arguments)
+
+    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+        spec: SandboxSpec = self.sandbox
+        if spec.uid is not None and os.path.exists(self.connection_file):
+            os.chown(self.connection_file, spec.uid, spec.uid)
+        kw["env"] = spec.environment()
+        kw["cwd"] = str(spec.scratch)
+        # the kernel process's own stdout/stderr (not cell output) go to a log beside its sockets
+        log = open(Path(self.connection_file).with_suffix(".log"), "ab")
+        kw["stdout"] = kw["stderr"] = log
+        try:
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+        finally:
+            log.close()
+
+
+@dataclass
+class CellRun:
+    """How one cell went: ``status`` is ok, error, timeout or died; ``outputs`` as nbformat outputs."""
+
+    status: str
+    outputs: list
+    error: str = ""  # the exception's class name when status is error
+
+
+class KernelRun:
+    """One sandboxed kernel executing cells; restartable after a timeout it cannot interrupt or a death."""
+
+    def __init__(self, spec: SandboxSpec, *, startup_timeout: float = 60, max_output_bytes: int = 2_000_000):
+        self.spec = spec
+        self.startup_timeout = startup_timeout
+        self.max_output_bytes = max_output_bytes
+        self.nb = nbformat.v4.new_notebook()
+        self.client: NotebookClient | None = None
+        self._kernel_number = 0
+        self._restarted = False
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self._kernel_number += 1
+        km = SandboxedKernelManager(
+            sandbox=self.spec,
+            transport="ipc",
+            ip=str(self.spec.runtime / f"kernel{self._kernel_number}"),
+            connection_file=str(self.spec.runtime / f"kernel{self._kernel_number}.json"),
+        )
+        self.client = _LimitedClient(
+            self.nb, km=km, allow_errors=True, startup_timeout=self.startup_timeout,
+            iopub_timeout=2, raise_on_iopub_timeout=False, max_output_bytes=self.max_output_bytes,
+            resources={"metadata": {"path": str(self.spec.scratch)}},
+        )
+        self.client.start_new_kernel()
+        self.client.start_new_kernel_client()
+
+    def stop(self) -> None:
+        """Kill the kernel's sandbox (every process in it) and close the channels."""
+        client, self.client = self.client, None
+        if client is None:
+            return
+        try:
+            if client.kc is not None:
+                client.kc.stop_channels()
+        finally:
+            if client.km is not None:
+                try:
+                    run_sync(client.km.shutdown_kernel)(now=True)
+                except Exception:
+                    pass
+                run_sync(client.km.cleanup_resources)()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+        self._restarted = True
+
+    def restarted_since_last_check(self) -> bool:
+        """Whether the kernel was restarted (its state lost) since the last call."""
+        restarted, self._restarted = self._restarted, False
+        return restarted
+
+    def __enter__(self) -> "KernelRun":
+        self.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # -- running cells ---------------------------------------------------------------------------
+
+    def run(self, source: str, timeout: float) -> CellRun:
+        """Execute ``source`` as one cell; never raises for what the cell does."""
+        assert self.client is not None, "start() the kernel first"
+        cell = nbformat.v4.new_code_cell(source)
+        self.nb.cells = [cell]
+        self.client.timeout = max(1, int(round(timeout)))
+        self.client.reset_output_budget()
+        try:
+            self.client.execute_cell(cell, 0, store_history=True)
+        except CellTimeoutError:
+            outputs = copy.deepcopy(cell.outputs)
+            if not self._interrupt():
+                self.restart()
+            return CellRun("timeout", outputs)
+        except Exception:  # DeadKernelError, or a kernel whose messages nbclient cannot follow
+            outputs = copy.deepcopy(cell.outputs)
+            self.restart()
+            return CellRun("died", outputs)
+        outputs = copy.deepcopy(cell.outputs)
+        error = next((o.get("ename", "") for o in outputs if o.get("output_type") == "error"), None)
+        return CellRun("ok" if error is None else "error", outputs, str(error or ""))
+
+    def evaluate(self, expression: str, timeout: float) -> tuple[str, str]:
+        """Evaluate ``expression`` in the kernel's namespace as a user expression (no cell, no hooks).
+
+        Returns (status, text): status is ok (text is the value's text/plain), error
+        (text is "ename: evalue"), timeout or died.
+        """
+        client = self.client
+        assert client is not None, "start() the kernel first"
+        get_msg = run_sync(client.kc.shell_channel.get_msg)
+        msg_id = client.kc.execute("", silent=True, store_history=False,
+                                   user_expressions={"result": expression}, stop_on_error=False)
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                if not self._interrupt():
+                    self.restart()
+                return "timeout", ""
+            try:
+                reply = get_msg(timeout=min(remaining, 1.0))
+            except Empty:
+                if not run_sync(client.km.is_alive)():
+                    self.restart()
+                    return "died", ""
+                continue
+            except Exception:
+                self.restart()
+                return "died", ""
+            if reply.get("parent_header", {}).get("msg_id") != msg_id:
+                continue
+            result = reply.get("content", {}).get("user_expressions", {}).get("result")
+            if not isinstance(result, dict):
+                return "error", "no result came back"
+            if result.get("status") != "ok":
+                return "error", f"{result.get('ename', '')}: {result.get('evalue', '')}"
+            text = result.get("data", {}).get("text/plain")
+            return ("ok", text) if isinstance(text, str) else ("error", "the result had no text")
+
+    def _interrupt(self, grace: float = 5) -> bool:
+        """Interrupt the running cell; True when the kernel answers again within ``grace`` seconds."""
+        client = self.client
+        assert client is not None
+        get_msg = run_sync(client.kc.shell_channel.get_msg)
+        try:
+            run_sync(client.km.interrupt_kernel)()
+        except Exception:
+            return False
+        deadline = time.monotonic() + grace
+        # drain the interrupted cell's reply, then check that a trivial request is answered
+        while time.monotonic() < deadline:
+            try:
+                get_msg(timeout=max(0.1, deadline - time.monotonic()))
+                break
+            except Exception:
+                if not run_sync(client.km.is_alive)():
+                    return False
+        try:
+            msg_id = client.kc.kernel_info()
+            while time.monotonic() < deadline + grace:
+                reply = get_msg(timeout=grace)
+                if reply["parent_header"].get("msg_id") == msg_id:
+                    return True
+        except Exception:
+            return False
+        return False
+
+
+class _LimitedClient(NotebookClient):
+    """An nbclient client that keeps at most ``max_output_bytes`` of a cell's output."""
+
+    def __init__(self, *args: Any, max_output_bytes: int, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._max_output_bytes = max_output_bytes
+        self._sizes: dict[int, int] = {}
+
+    def reset_output_budget(self) -> None:
+        self._sizes = {}
+
+    def _update_display_id(self, display_id: str, msg: dict) -> None:
+        """Ignore updates of earlier outputs: what a cell showed stays as it was when the cell ended."""
+
+    def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> Any:
+        size = self._sizes.get(id(outs), 0)
+        if size > self._max_output_bytes:
+            return None
+        size += len(str(msg.get("content", "")))
+        self._sizes[id(outs)] = size
+        if size > self._max_output_bytes:
+            outs.append(nbformat.v4.new_output(
+                "stream", name="stderr",
+                text=f"\n[output truncated by the grader: more than {self._max_output_bytes:,} bytes]\n"))
+            return None
+        return super().output(outs, msg, display_id, cell_index)
+
+
+def output_text(outputs: list) -> str:
+    """All the text of a cell's outputs (streams, plain-text results and tracebacks)."""
+    parts = []
+    for out in outputs:
+        kind = out.get("output_type")
+        if kind == "stream":
+            parts.append(out.get("text", ""))
+        elif kind == "error":
+            parts.append(f"{out.get('ename', '')}: {out.get('evalue', '')}")
+        elif kind in ("execute_result", "display_data"):
+            parts.append(str(out.get("data", {}).get("text/plain", "")))
+    return "".join(parts)

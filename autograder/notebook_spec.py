@@ -1,0 +1,81 @@
+"""What the instructor's notebooks say about grading: the graded cells, their points, their exercises.
+
+The hardened grader takes all of this from the course's own files, never from
+a submission: a student who deletes a test cell, edits it or changes its
+points in the metadata changes nothing about how it is graded.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+
+#: a hidden block's call: run_hidden("<notebook>", "<exercise>", <object name>)
+RUN_HIDDEN = re.compile(r'run_hidden\(\s*"([^"]+)"\s*,\s*"([^"]+)"\s*,\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)')
+HIDDEN_BLOCK = re.compile(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", re.S)
+
+
+class SpecError(ValueError):
+    """A source notebook's graded cells cannot be read."""
+
+
+@dataclass(frozen=True)
+class GradedCell:
+    """One autograded test cell: its id, points, and the (exercise, object name) pairs it checks."""
+
+    grade_id: str
+    points: float
+    exercises: tuple[tuple[str, str], ...]
+
+
+@dataclass(frozen=True)
+class NotebookSpec:
+    name: str  # file stem, e.g. "01_tensors_and_shapes"
+    graded: tuple[GradedCell, ...]
+    #: grade_id -> the release's text of each locked cell (what a test cell must contain)
+    locked: dict
+
+    @property
+    def max_score(self) -> float:
+        return sum(cell.points for cell in self.graded)
+
+
+def _nbgrader(cell) -> dict:
+    meta = cell.get("metadata", {}).get("nbgrader", {})
+    return meta if isinstance(meta, dict) else {}
+
+
+def read_spec(source: Path, release: Path) -> NotebookSpec:
+    """The grading spec of one notebook from its source and release versions."""
+    name = source.stem
+    graded = []
+    for cell in nbformat.read(source, as_version=4).cells:
+        meta = _nbgrader(cell)
+        if not meta.get("grade") or cell.cell_type != "code":
+            continue
+        calls = []
+        for block in HIDDEN_BLOCK.findall(cell.source):
+            for notebook, exercise, obj in RUN_HIDDEN.findall(block):
+                if notebook != name:
+                    raise SpecError(f"{source.name}: cell {meta['grade_id']} checks notebook {notebook!r}")
+                calls.append((exercise, obj))
+        if not calls:
+            raise SpecError(f"{source.name}: graded cell {meta.get('grade_id')!r} has no run_hidden call")
+        graded.append(GradedCell(meta["grade_id"], float(meta.get("points", 0)), tuple(calls)))
+    locked = {}
+    if release.exists():
+        for cell in nbformat.read(release, as_version=4).cells:
+            meta = _nbgrader(cell)
+            if meta.get("locked") and meta.get("grade_id"):
+                locked[meta["grade_id"]] = cell.source
+    return NotebookSpec(name, tuple(graded), locked)
+
+
+def assignment_specs(root: Path, assignment: str) -> list[NotebookSpec]:
+    """The specs of every notebook of an assignment, in file order."""
+    sources = sorted((root / "source" / assignment).glob("*.ipynb"))
+    if not sources:
+        raise SpecError(f"no notebooks in {root / 'source' / assignment}")
+    return [read_spec(path, root / "release" / assignment / path.name) for path in sources]
