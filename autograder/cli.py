@@ -24,6 +24,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Optional
 
+from .gradebook import GradebookError, write_gradebook
 from .hardened import ROOT, CellResult, NotebookResult, Options, grade_notebook, unsubmitted
 from .notebook_spec import NotebookSpec, SpecError, assignment_specs
 from .sandbox import UNSAFE_WARNING, Limits, check_available
@@ -111,15 +112,22 @@ def _init_worker(slots: Any) -> None:
 def _job(student_id: str, spec: NotebookSpec, path: Optional[Path], options: Options,
          render: bool) -> dict:
     """Grade one notebook of one student; plain data back (this process never runs student code)."""
-    if path is None:
-        result = grade_notebook(student_id, spec, None, options, _SLOT)
-    else:
-        data = read_regular_file(path)
-        if data is None:
-            result = unsubmitted(student_id, spec, "missing",
-                                 f"{spec.name}.ipynb is not a regular file (a link or a folder?); not graded")
+    failed = False
+    try:
+        if path is None:
+            result = grade_notebook(student_id, spec, None, options, _SLOT)
         else:
-            result = grade_notebook(student_id, spec, data, options, _SLOT)
+            data = read_regular_file(path)
+            if data is None:
+                result = unsubmitted(student_id, spec, "missing",
+                                     f"{spec.name}.ipynb is not a regular file (a link or a folder?); not graded")
+            else:
+                result = grade_notebook(student_id, spec, data, options, _SLOT)
+    except Exception as exc:  # a fault of the grader, not of the student: reported, and the run goes on
+        failed = True
+        result = unsubmitted(student_id, spec, "error",
+                             f"the grader failed on this notebook ({type(exc).__name__}: {exc}); "
+                             "ask your instructor to grade it again")
     html = None
     if render:
         from .feedback import render_html
@@ -128,7 +136,7 @@ def _job(student_id: str, spec: NotebookSpec, path: Optional[Path], options: Opt
     return {
         "student_id": result.student_id, "notebook": result.notebook,
         "cells": [tuple(c.__dict__.values()) for c in result.cells],
-        "events": list(result.events), "html": html,
+        "events": list(result.events), "html": html, "grader_failed": failed,
     }
 
 
@@ -252,8 +260,6 @@ def cmd_grade(args: argparse.Namespace) -> int:
     results = run_jobs(jobs, options, args.workers, render=True, progress=not args.quiet)
     write_outputs(out, results)
     if args.gradebook:
-        from .gradebook import write_gradebook
-
         write_gradebook(args.gradebook, args.assignment, results)
     print(summary_table(results, names))
     counts: dict[str, int] = {}
@@ -263,6 +269,10 @@ def cmd_grade(args: argparse.Namespace) -> int:
     print(f"{len(students)} students, {len(results)} notebooks graded; graded cells: "
           + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("passed", "failed", "error", "timeout", "missing")))
     print(f"results in {out}")
+    failures = [f"{r['student_id']}/{r['notebook']}" for r in results if r["grader_failed"]]
+    if failures:
+        print(f"error: the grader failed on {len(failures)} notebook(s): {', '.join(failures)}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -325,6 +335,6 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args)
-    except (GraderError, SpecError) as exc:
+    except (GraderError, SpecError, GradebookError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

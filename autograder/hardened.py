@@ -28,7 +28,7 @@ from typing import Any, Optional
 import nbformat
 
 from .hidden import checks_for
-from .kernel import KernelRun
+from .kernel import KernelRun, KernelStartError
 from .notebook_spec import GradedCell, NotebookSpec
 from .probe import wire
 from .probe.core import Case, Outcome
@@ -47,7 +47,7 @@ class Options:
     cell_timeout: float = 60.0  # one cell of the student's notebook
     notebook_timeout: float = 300.0  # all of the student's cells together
     probe_timeout: float = 30.0  # one exercise on all its hidden cases
-    max_restarts: int = 3
+    max_restarts: int = 5
     limits: Limits = field(default_factory=Limits)
     unsafe: bool = False
     root: Path = ROOT  # the course: source/, release/, course/, autograder/probe
@@ -139,16 +139,29 @@ class _Session:
         self.good: list[str] = []  # sources that ran to the end (fine or with an error)
         self.restarts = 0
         self.events: list[str] = []
+        self.alive = True  # False once the kernel could not be restarted
+
+    def lost(self, exc: Exception) -> None:
+        self.alive = False
+        self.events.append(f"the kernel could not be restarted ({exc}); nothing more was run")
 
     def replay(self) -> bool:
-        """After a restart, run the good cells again (without keeping their output)."""
+        """After a restart, run the good cells again (without keeping their output).
+
+        False (and the session is over) after too many restarts or when a replayed
+        cell does not finish."""
         self.restarts += 1
         if self.restarts > self.options.max_restarts:
+            self.alive = False
+            self.events.append("too many restarts: nothing more was run")
             return False
         for source in self.good:
             result = self.kernel.run(source, self.options.cell_timeout)
             if result.status in ("timeout", "died"):
+                self.alive = False
+                self.events.append("a cell that had run before did not finish when run again: nothing more was run")
                 return False
+        self.kernel.restarted_since_last_check()
         return True
 
 
@@ -163,7 +176,11 @@ def run_student_cells(session: _Session, cells: list[tuple[int, str]], deadline:
                 f"the notebook ran over its time limit ({opts.notebook_timeout:g} s): "
                 f"{len(cells) - position} cell(s) were not run")
             break
-        result = session.kernel.run(source, min(opts.cell_timeout, remaining))
+        try:
+            result = session.kernel.run(source, min(opts.cell_timeout, remaining))
+        except KernelStartError as exc:
+            session.lost(exc)
+            break
         runs[index] = result
         if result.status in ("ok", "error"):
             session.good.append(source)
@@ -176,8 +193,11 @@ def run_student_cells(session: _Session, cells: list[tuple[int, str]], deadline:
             session.events.append(f"the kernel died in {label} (killed: out of memory, a crash or an exit); "
                                   "it was restarted and the cells before it were run again")
         if session.kernel.restarted_since_last_check():
-            if not session.replay():
-                session.events.append("too many restarts: the remaining cells were not run")
+            try:
+                if not session.replay():
+                    break
+            except KernelStartError as exc:
+                session.lost(exc)
                 break
     return runs
 
@@ -234,7 +254,7 @@ def judge_exercise(check: Any, cases: list[Case], object_name: str, status: str,
 _WORST = {"passed": 0, "failed": 1, "error": 2, "missing": 3, "timeout": 4}
 
 
-def grade_cells(session: Optional[_Session], spec: NotebookSpec, notes: list[str]) -> list[CellResult]:
+def grade_cells(session: _Session, spec: NotebookSpec, notes: list[str]) -> list[CellResult]:
     checks = checks_for(spec.name)
     results = []
     for cell in spec.graded:
@@ -242,13 +262,17 @@ def grade_cells(session: Optional[_Session], spec: NotebookSpec, notes: list[str
         for exercise, object_name in cell.exercises:
             check = checks[exercise]
             cases = check.cases()
-            if session is None:
-                status, text = "error", "the notebook's kernel could not be started"
+            if not session.alive:
+                status, text = "error", "the notebook's kernel was lost before this exercise"
             else:
-                status, text = session.kernel.evaluate(probe_request(check, object_name, cases),
-                                                       session.options.probe_timeout)
-                if session.kernel.restarted_since_last_check() and not session.replay():
-                    session = None
+                try:
+                    status, text = session.kernel.evaluate(probe_request(check, object_name, cases),
+                                                           session.options.probe_timeout)
+                    if session.kernel.restarted_since_last_check():
+                        session.replay()
+                except KernelStartError as exc:
+                    status, text = "died", ""
+                    session.lost(exc)
             verdict, message = judge_exercise(check, cases, object_name, status, text)
             statuses.append(verdict)
             lines += message
@@ -287,8 +311,8 @@ def grade_notebook(student_id: str, spec: NotebookSpec, data: Optional[bytes], o
             kernel.stop()
             result = unsubmitted(student_id, spec, "error", f"the notebook's kernel could not be started: {exc}")
             return result
+        session = _Session(kernel, options)
         try:
-            session = _Session(kernel, options)
             runs = run_student_cells(session, cells, time.monotonic() + options.notebook_timeout)
             feedback = feedback_notebook(nb, runs)  # before any probe: nothing hidden can reach it
             results = grade_cells(session, spec, session.events)

@@ -60,6 +60,35 @@ class SandboxedKernelManager(AsyncKernelManager):
             log.close()
 
 
+class KernelStartError(RuntimeError):
+    """A sandboxed kernel did not come up."""
+
+
+def kill_leftovers(spec: SandboxSpec, wait: float = 10.0) -> None:
+    """Make sure no process of the sandbox's uid survives (the pid namespace should have ended them all)."""
+    uid = spec.uid
+    if uid is None:
+        return
+    deadline = time.monotonic() + wait
+    while True:
+        pids = []
+        for entry in os.scandir("/proc"):
+            if entry.name.isdigit():
+                try:
+                    if entry.stat().st_uid == uid:
+                        pids.append(int(entry.name))
+                except OSError:
+                    pass
+        if not pids or time.monotonic() > deadline:
+            return
+        for pid in pids:
+            try:
+                os.kill(pid, 9)
+            except OSError:
+                pass
+        time.sleep(0.05)
+
+
 @dataclass
 class CellRun:
     """How one cell went: ``status`` is ok, error, timeout or died; ``outputs`` as nbformat outputs."""
@@ -84,6 +113,14 @@ class KernelRun:
     # -- lifecycle -------------------------------------------------------------------------------
 
     def start(self) -> None:
+        """Start a kernel in a fresh sandbox; raises KernelStartError when it does not come up."""
+        try:
+            self._start()
+        except Exception as exc:
+            self.stop()
+            raise KernelStartError(f"the kernel did not start: {exc}") from exc
+
+    def _start(self) -> None:
         self._kernel_number += 1
         km = SandboxedKernelManager(
             sandbox=self.spec,
@@ -98,6 +135,11 @@ class KernelRun:
         )
         self.client.start_new_kernel()
         self.client.start_new_kernel_client()
+        # A large reply makes pyzmq start its garbage-collector thread now, while the sandbox can
+        # still create threads: after a fork bomb it could not, and large replies would hang.
+        status, text = self._request("'.' * 200_000", self.startup_timeout)
+        if status != "ok":
+            raise RuntimeError(f"the kernel did not answer a first request ({status} {text})")
 
     def stop(self) -> None:
         """Kill the kernel's sandbox (every process in it) and close the channels."""
@@ -114,6 +156,7 @@ class KernelRun:
                 except Exception:
                     pass
                 run_sync(client.km.cleanup_resources)()
+            kill_leftovers(self.spec)
 
     def restart(self) -> None:
         self.stop()
@@ -160,8 +203,17 @@ class KernelRun:
         """Evaluate ``expression`` in the kernel's namespace as a user expression (no cell, no hooks).
 
         Returns (status, text): status is ok (text is the value's text/plain), error
-        (text is "ename: evalue"), timeout or died.
+        (text is "ename: evalue"), timeout or died. After a timeout that cannot be
+        interrupted, or a death, the kernel is restarted (its state is lost).
         """
+        status, text = self._request(expression, timeout)
+        if status == "timeout" and not self._interrupt():
+            self.restart()
+        elif status == "died":
+            self.restart()
+        return status, text
+
+    def _request(self, expression: str, timeout: float) -> tuple[str, str]:
         client = self.client
         assert client is not None, "start() the kernel first"
         get_msg = run_sync(client.kc.shell_channel.get_msg)
@@ -171,18 +223,14 @@ class KernelRun:
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                if not self._interrupt():
-                    self.restart()
                 return "timeout", ""
             try:
                 reply = get_msg(timeout=min(remaining, 1.0))
             except Empty:
                 if not run_sync(client.km.is_alive)():
-                    self.restart()
                     return "died", ""
                 continue
             except Exception:
-                self.restart()
                 return "died", ""
             if reply.get("parent_header", {}).get("msg_id") != msg_id:
                 continue

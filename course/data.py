@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PerceptronBatch", "perceptron_batch", "make_regression"]
+__all__ = ["PerceptronBatch", "perceptron_batch", "make_regression", "make_sine"]
 
 
 @dataclass(frozen=True)
@@ -89,3 +89,34 @@ def make_regression(
     b = rng.standard_normal(h)
     y = X @ W.T + b + noise * rng.standard_normal((n, h))
     return X, y, W, b
+
+
+def make_sine(
+    n: int,
+    rng: np.random.Generator,
+    *,
+    noise: float = 0.1,
+    low: float = -3.0,
+    high: float = 3.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """A small non-linear regression problem: y = sin(x) + noise, one feature, one output.
+
+    A straight line cannot fit it; a network with one hidden ReLU layer can.
+
+    Args:
+        n: number of samples N.
+        rng: the random generator to draw from (e.g. ``np.random.default_rng(0)``).
+        noise: standard deviation of the Gaussian noise added to y.
+        low, high: x is drawn uniformly from [low, high).
+
+    Returns:
+        X: (N, 1) inputs, sorted along the x axis (handy for plotting),
+        y: (N, 1) targets.
+    """
+    if n < 0:
+        raise ValueError(f"n must be non-negative, got {n}")
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    X = np.sort(rng.uniform(low, high, size=(n, 1)), axis=0)
+    y = np.sin(X) + noise * rng.standard_normal((n, 1))
+    return X, y

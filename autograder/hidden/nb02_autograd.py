@@ -75,7 +75,10 @@ def _names(program: list) -> list[str]:
     names, leaves = [], 0
     for k, step in enumerate(program):
         if step[0] == "leaf":
-            names.append("abcdefghijklmnopqrstuvwxyz"[leaves] if leaves < 26 else f"x{leaves}")
+            if len(step) > 2 and type(step[2]) is str:
+                names.append(step[2])  # a leaf with a name of its own, e.g. the upstream factor u
+            else:
+                names.append("abcdefghijklmnopqrstuvwxyz"[leaves] if leaves < 26 else f"x{leaves}")
             leaves += 1
         else:
             names.append(f"v{k}")
@@ -282,6 +285,10 @@ def _forward_hint(ref: _Reference, k: int, got: float) -> Optional[str]:
                        "pow": b ** a if b > 0 else math.nan}[op]
             if same(swapped) and not same(ref.data[k]):
                 return f"the operands are swapped: {_SYMBOL[op]} must compute self {_SYMBOL[op]} other"
+        if op == "sub" and same(vals[0] + vals[1]):
+            return "a - b came out as a + b: the minus sign is lost (a - b is a + (-b))"
+        if op == "sub_const" and same(vals[0] + float(step[2])):
+            return "v - k came out as v + k: the minus sign is lost (v - k is v + (-k))"
         if op in ("rsub_const", "rdiv_const", "rpow_const"):
             c, (v,) = float(step[1]), vals
             base = op[1:-6]
@@ -313,7 +320,7 @@ def _grad_hint(ref: _Reference, i: int, got: float, all_got: list[float]) -> Opt
                 partial = sum(contributions[s] for s in subset)
                 if same(partial) and not same(expected):
                     return (f"grad not accumulated over the {len(uses)} paths from {ref.names[i]} to the output "
-                            f"(got {'one path' if size == 1 else f'{size} paths'}' contribution, "
+                            f"(got {'one path' if size == 1 else f'{size} paths'}'s contribution, "
                             f"{_num(partial)}, of {_num(expected)}): each _backward must add into its inputs' "
                             "grads (+=), never assign (=)")
     # whole-engine mistakes, recognised by simulating them
@@ -361,9 +368,15 @@ def _grad_hint(ref: _Reference, i: int, got: float, all_got: list[float]) -> Opt
         a, b = (ref.data[u] for u in ref.uses[j])
         if p == 1 and same(a / b ** 2 * g):
             return f"grad of {role} in a / b: expected -a / b**2 * out.grad, the sign is missing"
+        if p == 1 and same(-a / b * g):
+            return (f"grad of {role} in a / b: expected -a / b**2 * out.grad, got -a / b * out.grad; with / as "
+                    "a * b ** -1, the power rule's - 1 is missing")
         if p == 1 and same(1 / b * g):
             return f"grad of {role} in a / b: expected -a / b**2 * out.grad (d(a/b)/db), got 1/b * out.grad"
-    if op == "rdiv_const" and same(-local * g) :
+    if op == "rdiv_const" and same(-float(step[1]) / x * g):
+        return (f"grad of {role} in k / v: expected -k / v**2 * out.grad, got -k / v * out.grad; with / as "
+                "k * v ** -1, the power rule's - 1 is missing")
+    if op == "rdiv_const" and same(-local * g):
         return f"grad of {role} in {expr}: expected -k / v**2 * out.grad, the sign is missing"
     if op == "pow_const":
         k = float(step[2])
@@ -594,7 +607,7 @@ class ValueArithmeticCheck(_ValueCheck):
 def _with_upstream(program: list, upstream: float = 1.75) -> list:
     """program, then its last node times a new leaf u (so the last op sees out.grad = u, not 1)."""
     n = len(program)
-    return program + [("leaf", upstream), ("mul", n - 1, n)]
+    return program + [("leaf", upstream, "u"), ("mul", n - 1, n)]
 
 
 class ValueBackwardCheck(_ValueCheck):

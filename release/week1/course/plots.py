@@ -11,7 +11,7 @@ from typing import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 
-__all__ = ["plot_grid", "plot_timings"]
+__all__ = ["plot_grid", "plot_timings", "plot_loss_curve", "plot_fit_1d"]
 
 
 def _fmt(v: float) -> str:
@@ -79,5 +79,47 @@ def plot_timings(labels: Sequence[str], seconds: Sequence[float], *, title: str 
     ax.set_xlim(t.min() / 3, slowest * 30)
     ax.set_xlabel("seconds (log scale)")
     ax.set_title(title or "run time")
+    fig.tight_layout()
+    return fig, ax
+
+
+def plot_loss_curve(history, *, title: str = "", log: bool = True):
+    """The training loss against the step, on a log scale by default.
+
+    history: a dict with a "loss" entry (one number per step), as a training loop returns it,
+             or the sequence of losses itself. Returns (fig, ax).
+    """
+    losses = history["loss"] if isinstance(history, dict) else history
+    values = np.asarray(losses, dtype=float).reshape(-1)
+    if values.size == 0:
+        raise ValueError("no losses to plot")
+    fig, ax = plt.subplots(figsize=(6.0, 3.5))
+    ax.plot(np.arange(1, values.size + 1), values, color="tab:blue")
+    if log and np.all(values > 0):
+        ax.set_yscale("log")
+    ax.set_xlabel("step")
+    ax.set_ylabel("loss")
+    ax.set_title(title or f"training loss (last {values[-1]:.4g})")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    return fig, ax
+
+
+def plot_fit_1d(X, y, X_grid, y_grid, *, title: str = "", label: str = "model"):
+    """Data points of a one-feature regression and a model's curve over a grid.
+
+    X, y: (N, 1) data; X_grid, y_grid: (G, 1) points of the curve. Returns (fig, ax).
+    """
+    X, y = np.asarray(X, dtype=float).reshape(-1), np.asarray(y, dtype=float).reshape(-1)
+    xg, yg = np.asarray(X_grid, dtype=float).reshape(-1), np.asarray(y_grid, dtype=float).reshape(-1)
+    if X.size != y.size or xg.size != yg.size:
+        raise ValueError(f"need as many x as y: {X.size} and {y.size}, {xg.size} and {yg.size}")
+    fig, ax = plt.subplots(figsize=(6.0, 3.5))
+    ax.scatter(X, y, s=10, color="tab:gray", alpha=0.7, label="data")
+    ax.plot(xg, yg, color="tab:red", linewidth=2, label=label)
+    ax.set_xlabel("x")
+    ax.set_ylabel("y")
+    ax.legend()
+    ax.set_title(title or "fit")
     fig.tight_layout()
     return fig, ax

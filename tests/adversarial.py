@@ -1,0 +1,348 @@
+"""Submissions that attack the grader, built from the release notebook of notebook 01.
+
+Each attacker starts as an honest student (the release with every solution
+cell filled in from the source) and then tampers, one attack class of
+``../shared/GRADING.md`` each. ``EXPECTED`` says, for each attacker, which
+graded cells must score zero and what their status and message must say;
+every other graded cell of the notebook must pass.
+"""
+from __future__ import annotations
+
+import textwrap
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from notebooks import RELEASE, ROOT, SOURCE
+
+NB = "01_tensors_and_shapes"
+#: markers in the argv of processes an attacker leaves behind
+LINGER_MARKS = ("987654", "987653")
+
+
+@dataclass
+class Expect:
+    """Graded cells that must score zero: grade_id -> (status, a substring of the message)."""
+
+    zero: dict = field(default_factory=dict)
+    feedback_has: tuple = ()  # text the feedback page must contain
+    feedback_lacks: tuple = ()  # text it must not contain
+
+
+def honest() -> nbformat.NotebookNode:
+    """The release notebook with every solution cell taken from the source."""
+    source = nbformat.read(SOURCE / f"{NB}.ipynb", as_version=4)
+    solutions = {c.metadata["nbgrader"]["grade_id"]: c.source for c in source.cells
+                 if c.metadata.get("nbgrader", {}).get("solution")}
+    nb = nbformat.read(RELEASE / f"{NB}.ipynb", as_version=4)
+    for cell in nb.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if cell.metadata.get("nbgrader", {}).get("solution"):
+            cell.source = solutions[grade_id]
+    return nb
+
+
+def _index(nb, grade_id: str) -> int:
+    for i, cell in enumerate(nb.cells):
+        if cell.metadata.get("nbgrader", {}).get("grade_id") == grade_id:
+            return i
+    raise KeyError(grade_id)
+
+
+def after(nb, grade_id: str, code: str) -> None:
+    """Insert a new (ungraded) code cell right after the cell ``grade_id``."""
+    nb.cells.insert(_index(nb, grade_id) + 1, nbformat.v4.new_code_cell(textwrap.dedent(code).strip()))
+
+
+def first_code(nb, code: str) -> None:
+    """Insert a new code cell after the notebook's first code cell (its imports)."""
+    i = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+    nb.cells.insert(i + 1, nbformat.v4.new_code_cell(textwrap.dedent(code).strip()))
+
+
+def build(submissions: Path, out: Path) -> dict[str, Expect]:
+    """Write every attacker's folder under ``submissions``; return what each must score."""
+    expect: dict[str, Expect] = {}
+
+    def save(student: str, nb, ex: Expect) -> None:
+        folder = submissions / student
+        folder.mkdir(parents=True)
+        nbformat.write(nb, folder / f"{NB}.ipynb")
+        expect[student] = ex
+
+    paths = {
+        "source": ROOT / "source" / "week1" / f"{NB}.ipynb",
+        "hidden": ROOT / "autograder" / "hidden" / "nb01_tensors_and_shapes.py",
+        "other": submissions / "honest" / f"{NB}.ipynb",
+        "gradebook": ROOT / "gradebook.db",
+        "course": ROOT / "course" / "checks.py",
+        "output": out / "grades.csv",
+    }
+
+    # an honest student graded in the same run: every attack must leave them alone
+    save("honest", honest(), Expect())
+
+    # 1. results that lie
+    nb = honest()
+    after(nb, "sse_mse", """
+        class Liar:
+            def __eq__(self, other): return True
+            def __ne__(self, other): return False
+            def __bool__(self): return True
+            def __float__(self): return 9.359375
+            def __array__(self, *args, **kwargs):
+                import numpy
+                return numpy.asarray(9.359375)
+            def __sub__(self, other): return 0.0
+            __rsub__ = __sub__
+            def __abs__(self): return 0.0
+            def __lt__(self, other): return True
+            __le__ = __lt__
+
+        class LyingFloat(float):
+            def __eq__(self, other): return True
+            def __ne__(self, other): return False
+            __hash__ = float.__hash__
+
+        def sse(y_true, y_pred):
+            return Liar()
+
+        def mse(y_true, y_pred):
+            return LyingFloat(123.0)
+    """)
+    save("liar", nb, Expect({"test_sse": ("failed", "Liar"), "test_mse": ("failed", "LyingFloat")}))
+
+    # 2. rebinding what checks call: numpy, torch, math, builtins, the course's helpers
+    nb = honest()
+    after(nb, "pairwise_sq_distances", """
+        import builtins, math
+        import numpy as np
+        import torch
+        import course.checks
+        np.allclose = lambda *a, **k: True
+        np.array_equal = lambda *a, **k: True
+        np.testing.assert_allclose = lambda *a, **k: None
+        torch.allclose = lambda *a, **k: True
+        torch.testing.assert_close = lambda *a, **k: None
+        math.isclose = lambda *a, **k: True
+        builtins.all = lambda *a, **k: True
+        builtins.any = lambda *a, **k: False
+        builtins.abs = lambda x: 0.0
+        course.checks.assert_close = lambda *a, **k: None
+        course.checks.compare = lambda name, *a, **k: course.checks.Comparison(name, True, "ok")
+        assert_close = course.checks.assert_close
+
+        def pairwise_sq_distances(A, B):
+            return np.zeros((A.shape[0], B.shape[0]))
+    """)
+    save("rebinder", nb, Expect({"test_pairwise_sq_distances": ("failed", "pairwise_sq_distances")}))
+
+    # 3. changing the kernel's machinery: later cells (the tests) do not run as written
+    nb = honest()
+    first_code(nb, """
+        import sys
+        _ip = get_ipython()
+        def _blank_the_tests(lines):
+            text = "".join(lines)
+            return [] if ("assert_" in text or "run_hidden" in text) else lines
+        _ip.input_transformers_post.append(_blank_the_tests)
+        _ip.set_custom_exc((BaseException,), lambda *args, **kwargs: None)
+        sys.excepthook = lambda *args: None
+        _ip.events.register("post_run_cell", lambda result: setattr(result, "error_in_exec", None))
+    """)
+    after(nb, "linear_forward", """
+        def linear_forward(x, W, b):
+            return np.zeros(x.shape[:-1] + (W.shape[0],))
+    """)
+    save("machinist", nb, Expect({"test_linear_forward": ("failed", "linear_forward")}))
+
+    # 4. reading what must stay hidden
+    nb = honest()
+    first_code(nb, f"""
+        import glob
+        _leaks = []
+        for _path in {[str(paths[k]) for k in ("source", "hidden", "other", "gradebook")]!r}:
+            try:
+                with open(_path, "rb") as _f:
+                    _leaks.append(_f.read(100))
+            except OSError as _e:
+                print("blocked:", type(_e).__name__)
+        _leaks += glob.glob({str(ROOT / "source" / "**")!r}, recursive=True)
+        _leaks += glob.glob({str(submissions / "*")!r})
+        print("LEAKED" if _leaks else "nothing leaked")
+    """)
+    after(nb, "sse_mse", """
+        def mse(y_true, y_pred):
+            if _leaks:
+                raise RuntimeError("LEAKED")
+            return -1.0
+    """)
+    save("reader", nb, Expect({"test_mse": ("failed", "mse")}, feedback_has=("nothing leaked",),
+                              feedback_lacks=("LEAKED", "BEGIN SOLUTION", "BEGIN HIDDEN")))
+
+    # 5. writing what must not change
+    nb = honest()
+    first_code(nb, f"""
+        import os
+        _targets = {[str(paths[k]) for k in ("gradebook", "course", "other", "output")]!r}
+        _targets += ["/home/student/course/checks.py"]
+        for _path in _targets:
+            try:
+                with open(_path, "ab") as _f:
+                    _f.write(b"tampered")
+                print("WROTE", _path)
+            except OSError as _e:
+                print("blocked:", type(_e).__name__)
+    """)
+    after(nb, "sse_mse", """
+        def sse(y_true, y_pred):
+            return 0.0
+    """)
+    save("writer", nb, Expect({"test_sse": ("failed", "sse")}, feedback_lacks=("WROTE",)))
+
+    # 6a. an infinite loop in an exercise
+    nb = honest()
+    after(nb, "broadcast_shape", """
+        def broadcast_shape(a, b):
+            while True:
+                pass
+    """)
+    save("looper", nb, Expect({"test_broadcast_shape": ("timeout", "time limit")}))
+
+    # 6b. a cell that cannot be interrupted (the kernel must be killed and the notebook replayed)
+    nb = honest()
+    after(nb, "sse_mse", """
+        import signal
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        while True:
+            pass
+    """)
+    save("stubborn", nb, Expect(feedback_has=("ran over its time limit",)))
+
+    # 6c. memory bombs: at the top level and in an exercise
+    nb = honest()
+    first_code(nb, """
+        try:
+            _hog = [0.0] * (2**31)
+        except MemoryError:
+            print("the top-level memory bomb was stopped")
+    """)
+    after(nb, "sse_mse", """
+        def mse(y_true, y_pred):
+            _bomb = bytearray(16 * 2**30)
+            return 0.0
+    """)
+    save("hog", nb, Expect({"test_mse": ("error", "MemoryError")},
+                           feedback_has=("the top-level memory bomb was stopped",)))
+
+    # 6d. a flood of output
+    nb = honest()
+    first_code(nb, """
+        for _ in range(40):
+            print("spam " * 200_000)
+    """)
+    after(nb, "add_bias_column", """
+        def add_bias_column(X):
+            print("spam " * 1_000_000)
+            return X
+    """)
+    save("flooder", nb, Expect({"test_add_bias_column": ("failed", "add_bias_column"),
+                                "test_perceptron_forward": ("failed", "perceptron_forward")},
+                               feedback_has=("output truncated by the grader",)))
+
+    # 6e. processes left running, and a fork bomb
+    nb = honest()
+    first_code(nb, f"""
+        import subprocess
+        subprocess.Popen(["sleep", "{LINGER_MARKS[0]}"], start_new_session=True)
+        subprocess.Popen(["bash", "-c", "nohup sleep {LINGER_MARKS[1]} >/dev/null 2>&1 &"])
+        print("left two sleepers behind")
+    """)
+    save("lingerer", nb, Expect())
+
+    nb = honest()
+    first_code(nb, """
+        import os, time
+        _children = 0
+        while True:
+            try:
+                _pid = os.fork()
+            except OSError:
+                break
+            if _pid == 0:
+                time.sleep(600)
+                os._exit(0)
+            _children += 1
+        print("the fork bomb hit the process limit")
+    """)
+    after(nb, "broadcast_shape", """
+        def broadcast_shape(a, b):
+            return (1,)
+    """)
+    save("forker", nb, Expect({"test_broadcast_shape": ("failed", "broadcast_shape")},
+                              feedback_has=("the fork bomb hit the process limit",)))
+
+    # 7a. deleted and edited test cells, changed metadata
+    nb = honest()
+    del nb.cells[_index(nb, "test_sse")]
+    mse_test = nb.cells[_index(nb, "test_mse")]
+    mse_test.source = "pass  # nothing to see here"
+    mse_test.metadata["nbgrader"]["points"] = 100
+    bs_test = nb.cells[_index(nb, "test_broadcast_shape")]
+    bs_test.metadata["nbgrader"]["grade"] = False
+    after(nb, "sse_mse", """
+        def sse(y_true, y_pred):
+            return 1.0
+    """)
+    save("editor", nb, Expect({"test_sse": ("failed", "sse")}))
+
+    # 7b. a notebook that is not valid JSON
+    folder = submissions / "broken"
+    folder.mkdir(parents=True)
+    text = nbformat.writes(honest())
+    (folder / f"{NB}.ipynb").write_text(text[: len(text) // 2])
+    expect["broken"] = Expect({g: ("error", "not valid notebook JSON") for g in ALL_CELLS})
+
+    # 7c. a kernel that dies: at the top level, and inside an exercise
+    nb = honest()
+    after(nb, "linear_forward", """
+        import os, signal
+        os.kill(os.getpid(), signal.SIGKILL)
+    """)
+    after(nb, "sse_mse", """
+        def sse(y_true, y_pred):
+            import os
+            os._exit(3)
+    """)
+    save("killer", nb, Expect({"test_sse": ("error", "kernel died")}, feedback_has=("the kernel died in cell",)))
+
+    # 8. the network
+    nb = honest()
+    after(nb, "sse_mse", """
+        import socket, urllib.request
+        def mse(y_true, y_pred):
+            try:
+                urllib.request.urlopen("https://pypi.org/simple/", timeout=3)
+                socket.create_connection(("1.1.1.1", 53), timeout=3)
+                return 1.0
+            except OSError as e:
+                raise ConnectionError(f"network blocked: {e}")
+    """)
+    save("networker", nb, Expect({"test_mse": ("error", "network blocked")}))
+
+    # a folder that ships its own `course` and `autograder` packages, and a linked notebook
+    nb = nbformat.read(RELEASE / f"{NB}.ipynb", as_version=4)
+    save("shadow", nb, Expect({g: ("error", "not implemented") for g in ALL_CELLS}))
+    for package in ("course", "autograder", "autograder/hidden"):
+        (submissions / "shadow" / package).mkdir(parents=True, exist_ok=True)
+        (submissions / "shadow" / package / "__init__.py").write_text(
+            "def run_hidden(*a, **k):\n    pass\ndef assert_close(*a, **k):\n    pass\n")
+    (submissions / "linker").mkdir()
+    (submissions / "linker" / f"{NB}.ipynb").symlink_to(paths["source"])
+    expect["linker"] = Expect({g: ("missing", "not a regular file") for g in ALL_CELLS})
+    return expect
+
+
+ALL_CELLS = ("test_broadcast_shape", "test_linear_forward", "test_add_bias_column", "test_perceptron_forward",
+             "test_sse", "test_mse", "test_pairwise_sq_distances")

@@ -1,0 +1,483 @@
+"""Tests of the hidden checks of notebook 03 (manual backprop).
+
+The notebook's own solutions pass every hidden check; each typical wrong
+implementation fails with a diagnosis that names the mistake; the judge fails
+cleanly on malformed outcomes; the probe holds no reference.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from solutions import solution_namespace
+
+from autograder.hidden import checks_for, run_hidden
+from autograder.hidden.framework import Outcome
+from course.checks import CheckFailed
+
+NB = "03_manual_backprop"
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK = ROOT / "source" / "week1" / f"{NB}.ipynb"
+CHECK_OBJECT = {"Linear_init": "Linear", "Linear_forward": "Linear", "Linear_backward": "Linear",
+                "ReLU": "ReLU", "MSELoss": "MSELoss", "Sequential": "Sequential", "train_step": "train_step"}
+
+
+@pytest.fixture(scope="module")
+def ref() -> dict:
+    return solution_namespace(NOTEBOOK)
+
+
+def failure(exercise: str, obj) -> str:
+    """The hidden checks' message for a wrong implementation (which must fail)."""
+    with pytest.raises(CheckFailed) as info:
+        run_hidden(NB, exercise, obj)
+    return str(info.value)
+
+
+# ----------------------------------------------------------------------------------------------
+# the reference passes, the checks are well formed
+
+
+def test_checks_cover_exactly_the_exercises():
+    assert set(checks_for(NB)) == set(CHECK_OBJECT)
+
+
+@pytest.mark.parametrize("exercise", sorted(CHECK_OBJECT))
+def test_notebook_solution_passes(ref, exercise):
+    run_hidden(NB, exercise, ref[CHECK_OBJECT[exercise]])
+
+
+def test_notebook_test_cells_call_the_hidden_checks_by_name():
+    import nbformat
+
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    calls = set()
+    for cell in nb.cells:
+        block = re.search(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", cell.source, re.DOTALL)
+        if block:
+            lines = block.group(1).strip().splitlines()
+            assert lines[0] == "from autograder.hidden import run_hidden"
+            for line in lines[1:]:
+                match = re.fullmatch(rf'run_hidden\("{NB}", "(\w+)", ([A-Za-z_]\w*)\)', line)
+                assert match, line
+                assert CHECK_OBJECT[match.group(1)] == match.group(2)
+                calls.add(match.group(1))
+    assert calls == set(CHECK_OBJECT)
+
+
+def _plain(x) -> bool:
+    if isinstance(x, np.ndarray):
+        return x.dtype == np.float64
+    if type(x) in (int, float, str, bool) or x is None:
+        return True
+    if type(x) in (list, tuple):
+        return all(_plain(v) for v in x)
+    if type(x) is dict:
+        return all(type(k) is str and _plain(v) for k, v in x.items())
+    return False
+
+
+def _equal(a, b) -> bool:
+    if isinstance(a, np.ndarray):
+        return isinstance(b, np.ndarray) and a.shape == b.shape and np.array_equal(a, b)
+    if type(a) in (list, tuple):
+        return type(a) is type(b) and len(a) == len(b) and all(_equal(x, y) for x, y in zip(a, b))
+    if type(a) is dict:
+        return type(b) is dict and a.keys() == b.keys() and all(_equal(a[k], b[k]) for k in a)
+    return a == b
+
+
+@pytest.mark.parametrize("exercise", sorted(CHECK_OBJECT))
+def test_cases_are_deterministic_plain_and_labelled(exercise):
+    check = checks_for(NB)[exercise]
+    first, second = check.cases(), check.cases()
+    assert len({c.label for c in first}) == len(first), "labels must be unique"
+    for c1, c2 in zip(first, second):
+        assert c1.label == c2.label and _plain(c1.kwargs) and _plain(c1.args)
+        assert _equal(c1.kwargs, c2.kwargs)
+
+
+@pytest.mark.parametrize("exercise", sorted(CHECK_OBJECT))
+def test_not_implemented_is_reported(exercise):
+    def stub(*args, **kwargs):
+        raise NotImplementedError(f"{exercise}: replace this line with your solution")
+
+    class Stub:
+        def __init__(self, *args):
+            stub()
+
+    obj = stub if exercise == "train_step" else Stub
+    assert "not implemented yet" in failure(exercise, obj)
+
+
+@pytest.mark.parametrize("exercise", sorted(CHECK_OBJECT))
+def test_judge_fails_cleanly_on_malformed_outcomes(exercise):
+    check = checks_for(NB)[exercise]
+    junk = [None, 3, 2.5, "text", [], [1, 2], {}, {"steps": 5}, {"steps": [None]}, {"layers": [{}]},
+            {"forward": {"kind": "returned"}, "backward": 7}, {"returned": {"kind": "bogus"}},
+            {"layers_type": "list", "layers_order": "x", "log": 4, "n_forward_log": "a"},
+            np.zeros(3), {"steps": [{"call": {"kind": "returned", "value": np.zeros((2, 2))}}] * 3}]
+    outcomes = [Outcome("returned", value=v) for v in junk]
+    outcomes += [Outcome("raised", error="ValueError", message="boom"),
+                 Outcome("unsupported", message="returned an object of type Foo"), Outcome("weird")]
+    for case in check.cases():
+        for outcome in outcomes:
+            result = check.judge(case, outcome)
+            assert result.ok is False, (case.label, outcome)
+            assert isinstance(result.message, str) and result.message
+
+
+def test_probe_module_holds_no_reference():
+    text = (ROOT / "autograder" / "probe" / "nb03.py").read_text()
+    assert "torch" not in text
+    assert not re.search(r"default_rng\(\s*\d", text), "no seeds in the probe"
+    for forbidden in (" @ ", ".T", ".sum(", "mean(", "reversed(", "maximum(", "np.where", " > 0", "lr *", "- lr"):
+        assert forbidden not in text, forbidden
+    imports = re.findall(r"^\s*(?:from|import)\s+([\w.]+)", text, re.MULTILINE)
+    assert set(imports) <= {"__future__", "typing", "numpy", ".core"}, imports
+
+
+# ----------------------------------------------------------------------------------------------
+# Linear
+
+
+def make_linear(ref, *, init=None, forward=None, backward=None):
+    """A Linear class with one method replaced by a wrong one."""
+    base = ref["Linear"]
+    body = {}
+    if init:
+        body["__init__"] = init
+    if forward:
+        body["forward"] = forward
+    if backward:
+        body["backward"] = backward
+    return type("Linear", (base,), body)
+
+
+def test_linear_kaiming_normal_init_is_diagnosed(ref):
+    def init(self, D, H, rng):
+        self.W = rng.normal(0.0, np.sqrt(2.0 / D), size=(H, D))
+        self.b = np.zeros(H)
+
+    assert "Kaiming-normal" in failure("Linear_init", make_linear(ref, init=init))
+
+
+def test_linear_global_random_state_is_diagnosed(ref):
+    def init(self, D, H, rng):
+        bound = 1 / np.sqrt(D)
+        self.W = np.random.uniform(-bound, bound, size=(H, D))
+        self.b = np.random.uniform(-bound, bound, size=H)
+
+    assert "global np.random state" in failure("Linear_init", make_linear(ref, init=init))
+
+
+def test_linear_in_out_layout_is_diagnosed(ref):
+    def init(self, D, H, rng):
+        bound = 1 / np.sqrt(D)
+        self.W = rng.uniform(-bound, bound, size=(D, H))
+        self.b = rng.uniform(-bound, bound, size=H)
+
+    assert "W stored (in, out)" in failure("Linear_init", make_linear(ref, init=init))
+
+
+def test_linear_bound_from_out_features_is_diagnosed(ref):
+    def init(self, D, H, rng):
+        bound = 1 / np.sqrt(H)
+        self.W = rng.uniform(-bound, bound, size=(H, D))
+        self.b = rng.uniform(-bound, bound, size=H)
+
+    assert "out_features" in failure("Linear_init", make_linear(ref, init=init))
+
+
+def test_linear_zero_init_is_diagnosed(ref):
+    def init(self, D, H, rng):
+        self.W, self.b = np.zeros((H, D)), np.zeros(H)
+
+    assert "symmetry" in failure("Linear_init", make_linear(ref, init=init))
+
+
+def test_linear_forward_untransposed_is_diagnosed(ref):
+    def forward(self, X):
+        self.X = X
+        return X @ self.W + self.b
+
+    message = failure("Linear_forward", make_linear(ref, forward=forward))
+    assert "X @ W + b" in message and "W.T" in message
+
+
+def test_linear_forward_without_bias_is_diagnosed(ref):
+    def forward(self, X):
+        self.X = X
+        return X @ self.W.T
+
+    assert "bias b is missing" in failure("Linear_forward", make_linear(ref, forward=forward))
+
+
+def _backward(dX=None, dW=None, db=None):
+    def backward(self, dY):
+        self.dW = dY.T @ self.X if dW is None else dW(self, dY)
+        self.db = dY.sum(axis=0) if db is None else db(self, dY)
+        return dY @ self.W if dX is None else dX(self, dY)
+
+    return backward
+
+
+def test_linear_transposed_dw_is_diagnosed(ref):
+    cls = make_linear(ref, backward=_backward(dW=lambda s, dY: s.X.T @ dY))
+    message = failure("Linear_backward", cls)
+    assert "X.T @ dY" in message and "dW = dY.T @ X" in message
+
+
+def test_linear_db_not_summed_is_diagnosed(ref):
+    cls = make_linear(ref, backward=_backward(db=lambda s, dY: dY))
+    assert "not summed over the batch" in failure("Linear_backward", cls)
+
+
+def test_linear_db_mean_is_diagnosed(ref):
+    cls = make_linear(ref, backward=_backward(db=lambda s, dY: dY.mean(axis=0)))
+    assert "db is the mean over the batch" in failure("Linear_backward", cls)
+
+
+def test_linear_dx_with_w_transposed_is_diagnosed(ref):
+    cls = make_linear(ref, backward=_backward(dX=lambda s, dY: dY @ s.W.T))
+    message = failure("Linear_backward", cls)
+    assert "this is dY @ W.T" in message  # the square case
+    assert "dX = dY @ W is (N, H) @ (H, D)" in message  # the others raise, with the shapes to use
+
+
+def test_linear_dw_divided_by_n_is_diagnosed(ref):
+    cls = make_linear(ref, backward=_backward(dW=lambda s, dY: dY.T @ s.X / len(dY)))
+    assert "divided by the batch size N" in failure("Linear_backward", cls)
+
+
+def test_linear_accumulating_gradients_fail(ref):
+    def backward(self, dY):
+        self.dW = self.dW + dY.T @ self.X
+        self.db = self.db + dY.sum(axis=0)
+        return dY @ self.W
+
+    message = failure("Linear_backward", make_linear(ref, backward=backward))
+    assert "backward twice" in message and "backward call 2" in message
+
+
+def test_linear_backward_that_updates_w_fails(ref):
+    def backward(self, dY):
+        dX = dY @ self.W
+        self.dW, self.db = dY.T @ self.X, dY.sum(axis=0)
+        self.W = self.W - 0.1 * self.dW
+        return dX
+
+    assert "backward changed .W" in failure("Linear_backward", make_linear(ref, backward=backward))
+
+
+# ----------------------------------------------------------------------------------------------
+# ReLU
+
+
+def make_relu(backward_mask):
+    class WrongReLU:
+        def forward(self, X):
+            self.X = X
+            return np.maximum(X, 0.0)
+
+        def backward(self, dY):
+            return backward_mask(self.X, dY)
+
+    return WrongReLU
+
+
+def test_relu_gradient_one_at_zero_is_diagnosed():
+    assert "gradient 1 at x = 0" in failure("ReLU", make_relu(lambda X, dY: dY * (X >= 0)))
+
+
+def test_relu_mask_from_gradient_sign_is_diagnosed():
+    assert "sign of the incoming gradient" in failure("ReLU", make_relu(lambda X, dY: dY * (dY > 0)))
+
+
+def test_relu_mask_from_output_ge_zero_is_diagnosed():
+    message = failure("ReLU", make_relu(lambda X, dY: dY * (np.maximum(X, 0.0) >= 0)))
+    assert "no mask applied" in message and "Y >= 0" in message
+
+
+def test_relu_times_output_is_diagnosed():
+    assert "multiplied by the output values" in failure("ReLU", make_relu(lambda X, dY: dY * np.maximum(X, 0.0)))
+
+
+def test_relu_mask_from_output_gt_zero_passes():
+    class OutputMask:
+        def forward(self, X):
+            self.Y = np.maximum(X, 0.0)
+            return self.Y
+
+        def backward(self, dY):
+            return dY * (self.Y > 0)
+
+    run_hidden(NB, "ReLU", OutputMask)
+
+
+# ----------------------------------------------------------------------------------------------
+# MSELoss
+
+
+def make_mse(grad, value=lambda d: float(np.mean(d ** 2))):
+    class WrongMSE:
+        def forward(self, y_pred, y_true):
+            if y_pred.shape != y_true.shape:
+                raise ValueError("shapes differ")
+            self.d = y_pred - y_true
+            return value(self.d)
+
+        def backward(self):
+            return grad(self.d)
+
+    return WrongMSE
+
+
+def test_mse_two_over_n_is_diagnosed():
+    message = failure("MSELoss", make_mse(lambda d: 2.0 * d / d.shape[0]))
+    assert "2/N" in message and "2/(N M)" in message
+
+
+def test_mse_missing_factor_two_is_diagnosed():
+    assert "factor 2" in failure("MSELoss", make_mse(lambda d: d / d.size))
+
+
+def test_mse_returning_an_array_is_rejected():
+    message = failure("MSELoss", make_mse(lambda d: 2 * d / d.size, value=lambda d: np.mean(d ** 2, keepdims=True)))
+    assert "return a Python float" in message
+
+
+def test_mse_sign_flip_is_diagnosed():
+    assert "sign is flipped" in failure("MSELoss", make_mse(lambda d: -2 * d / d.size))
+
+
+def test_mse_without_shape_check_is_diagnosed():
+    class Broadcasting:
+        def forward(self, y_pred, y_true):
+            self.d = y_pred - y_true
+            return float(np.mean(self.d ** 2))
+
+        def backward(self):
+            return 2 * self.d / self.d.size
+
+    assert "broadcasts silently" in failure("MSELoss", Broadcasting)
+
+
+# ----------------------------------------------------------------------------------------------
+# Sequential
+
+
+class _Seq:
+    def __init__(self, *layers):
+        self.layers = list(layers)
+
+
+def test_sequential_backward_in_forward_order_is_diagnosed(ref):
+    class ForwardOrder(ref["Sequential"]):
+        def backward(self, dY):
+            for layer in self.layers:
+                dY = layer.backward(dY)
+            return dY
+
+    assert "reverse order" in failure("Sequential", ForwardOrder)
+
+
+def test_sequential_same_input_to_every_layer_is_diagnosed(ref):
+    class SameInput(ref["Sequential"]):
+        def forward(self, X):
+            out = X
+            for layer in self.layers:
+                out = layer.forward(X)
+            return out
+
+    assert "every layer got the same X" in failure("Sequential", SameInput)
+
+
+def test_sequential_tuple_layers_is_diagnosed(ref):
+    class TupleLayers(ref["Sequential"]):
+        def __init__(self, *layers):
+            self.layers = layers
+
+    assert "not a list" in failure("Sequential", TupleLayers)
+
+
+# ----------------------------------------------------------------------------------------------
+# train_step
+
+
+def _train_step(*, update_before=False, return_after=False, forget_b=False, every_layer=False, plus=False,
+                use_hasattr=False):
+    def train_step(model, loss_fn, X, y, lr):
+        y_pred = model.forward(X)
+        loss = loss_fn.forward(y_pred, y)
+        layers = [layer for layer in model.layers
+                  if every_layer or (hasattr(layer, "W") if use_hasattr else isinstance(layer, Linear))]
+        sign = 1.0 if plus else -1.0
+        if update_before:
+            for layer in layers:
+                layer.W = layer.W + sign * lr * layer.dW
+                layer.b = layer.b + sign * lr * layer.db
+        model.backward(loss_fn.backward())
+        if not update_before:
+            for layer in layers:
+                layer.W = layer.W + sign * lr * layer.dW
+                if not forget_b:
+                    layer.b = layer.b + sign * lr * layer.db
+        if return_after:
+            return float(loss_fn.forward(model.forward(X), y))
+        return float(loss)
+
+    return train_step
+
+
+@pytest.fixture()
+def train_step_factory(ref):
+    """Build train_step variants whose globals hold the notebook's Linear, as a student's would."""
+    def build(**kw):
+        fn = _train_step(**kw)
+        namespace = {"Linear": ref["Linear"], "np": np}
+        return type(fn)(fn.__code__, namespace, "train_step", None, fn.__closure__)
+
+    return build
+
+
+def test_train_step_hasattr_style_passes(train_step_factory):
+    run_hidden(NB, "train_step", train_step_factory(use_hasattr=True))
+
+
+def test_train_step_returning_the_loss_after_the_step_is_diagnosed(train_step_factory):
+    assert "loss computed after the update" in failure("train_step", train_step_factory(return_after=True))
+
+
+def test_train_step_forgetting_b_is_diagnosed(train_step_factory):
+    assert "bias was forgotten" in failure("train_step", train_step_factory(forget_b=True))
+
+
+def test_train_step_updating_before_backward_is_diagnosed(train_step_factory):
+    assert "before model.backward" in failure("train_step", train_step_factory(update_before=True))
+
+
+def test_train_step_gradient_ascent_is_diagnosed(train_step_factory):
+    assert "moved up the gradient" in failure("train_step", train_step_factory(plus=True))
+
+
+def test_train_step_updating_every_layer_is_diagnosed(train_step_factory):
+    assert "update only the Linear layers" in failure("train_step", train_step_factory(every_layer=True))
+
+
+def test_train_step_with_swapped_loss_arguments_is_diagnosed(ref):
+    Linear = ref["Linear"]
+
+    def train_step(model, loss_fn, X, y, lr):
+        loss = loss_fn.forward(y, model.forward(X))
+        model.backward(loss_fn.backward())
+        for layer in model.layers:
+            if isinstance(layer, Linear):
+                layer.W = layer.W - lr * layer.dW
+                layer.b = layer.b - lr * layer.db
+        return float(loss)
+
+    assert "the order is loss_fn.forward(y_pred, y)" in failure("train_step", train_step)
