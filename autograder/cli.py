@@ -27,7 +27,7 @@ from typing import Any, Optional
 from .gradebook import GradebookError, write_gradebook
 from .hardened import ROOT, CellResult, NotebookResult, Options, grade_notebook, unsubmitted
 from .notebook_spec import NotebookSpec, SpecError, assignment_specs
-from .sandbox import UNSAFE_WARNING, Limits, check_available
+from .sandbox import UNSAFE_WARNING, Limits, check_available, claim_slot
 
 GRADES_HEADER = ["student_id", "notebook", "score", "max_score"]
 DETAILS_HEADER = ["student_id", "notebook", "grade_id", "score", "max_score", "status", "message"]
@@ -98,9 +98,9 @@ def find_submissions(submissions: Path, assignment: str, names: list[str]) -> li
 _SLOT = 0
 
 
-def _init_worker(slots: Any) -> None:
+def _init_worker() -> None:
     global _SLOT
-    _SLOT = slots.get()
+    _SLOT = claim_slot()
     try:
         import torch  # the judge's oracle: load once per worker, one thread (same sums every run)
 
@@ -152,17 +152,13 @@ def run_jobs(jobs: list[tuple], options: Options, workers: int, render: bool, pr
     bar = tqdm(total=len(jobs), desc="grading", unit="notebook", disable=not progress, file=sys.stderr)
     try:
         if workers <= 1:
-            _init_worker(_OneSlot())
+            _init_worker()
             for student_id, spec, path in jobs:
                 results.append(_job(student_id, spec, path, options, render))
                 bar.update()
         else:
             ctx = multiprocessing.get_context("spawn")
-            slots = ctx.Queue()
-            for slot in range(workers):
-                slots.put(slot)
-            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker,
-                                     initargs=(slots,)) as pool:
+            with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker) as pool:
                 futures = [pool.submit(_job, s, spec, p, options, render) for s, spec, p in jobs]
                 for future in as_completed(futures):
                     results.append(future.result())
@@ -171,11 +167,6 @@ def run_jobs(jobs: list[tuple], options: Options, workers: int, render: bool, pr
         bar.close()
     order = {(s, spec.name): i for i, (s, spec, _) in enumerate(jobs)}
     return sorted(results, key=lambda r: order[(r["student_id"], r["notebook"])])
-
-
-class _OneSlot:
-    def get(self) -> int:
-        return 0
 
 
 # ----------------------------------------------------------------------------------------------
@@ -286,8 +277,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     if data is None:
         raise GraderError(f"cannot read {path} (missing, a folder or a link)")
     options = _options(args)
-    _init_worker(_OneSlot())
-    result = grade_notebook("you", specs[path.stem], data, options)
+    _init_worker()
+    result = grade_notebook("you", specs[path.stem], data, options, _SLOT)
     for cell in result.cells:
         mark = "✓" if cell.status == "passed" else "✗"
         print(f"{mark} {cell.grade_id}: {cell.status}, {cell.score:g} / {cell.max_score:g} points")

@@ -245,6 +245,8 @@ def judge_exercise(check: Any, cases: list[Case], object_name: str, status: str,
             all_raised = all_raised and outcome.kind == "raised"
     if not failures:
         return "passed", [f"✓ {name}: all {len(cases)} hidden cases passed"]
+    if len(failures) == len(cases) and all("not implemented yet" in m for m in failures):
+        return "error", [f"✗ {name}: not implemented yet ({object_name} raises NotImplementedError)"]
     lines = [f"hidden checks of {name}: {len(failures)} of {len(cases)} cases failed"] + failures[:MESSAGE_CASES]
     if len(failures) > MESSAGE_CASES:
         lines.append(f"... and {len(failures) - MESSAGE_CASES} more")
@@ -324,14 +326,31 @@ def grade_notebook(student_id: str, spec: NotebookSpec, data: Optional[bytes], o
 
 
 def feedback_notebook(nb: Any, runs: dict) -> Any:
-    """The student's notebook with the outputs of this run (cells not run have none)."""
+    """The student's notebook with the outputs of this run (cells not run have none).
+
+    Memory addresses in text outputs are masked, so that the same code gives the
+    same page on every run.
+    """
     out = copy.deepcopy(nb)
     for index, cell in enumerate(out.cells):
         if isinstance(cell, dict) and cell.get("cell_type") == "code":
             run = runs.get(index)
-            cell["outputs"] = run.outputs if run is not None else []
+            cell["outputs"] = [_stable_output(o) for o in run.outputs] if run is not None else []
             cell["execution_count"] = None
     return out
+
+
+def _stable_output(output: Any) -> Any:
+    if "text" in output and isinstance(output["text"], str):
+        output["text"] = _clean(output["text"])
+    data = output.get("data")
+    if isinstance(data, dict) and isinstance(data.get("text/plain"), str):
+        data["text/plain"] = _clean(data["text/plain"])
+    if isinstance(output.get("evalue"), str):
+        output["evalue"] = _clean(output["evalue"])
+    if isinstance(output.get("traceback"), list):
+        output["traceback"] = [_clean(line) if isinstance(line, str) else line for line in output["traceback"]]
+    return output
 
 
 def _seed_matplotlib_cache(home: Path) -> None:

@@ -129,7 +129,7 @@ class KernelRun:
             connection_file=str(self.spec.runtime / f"kernel{self._kernel_number}.json"),
         )
         self.client = _LimitedClient(
-            self.nb, km=km, allow_errors=True, startup_timeout=self.startup_timeout,
+            self.nb, km=km, allow_errors=True, startup_timeout=self.startup_timeout, coalesce_streams=True,
             iopub_timeout=2, raise_on_iopub_timeout=False, max_output_bytes=self.max_output_bytes,
             resources={"metadata": {"path": str(self.spec.scratch)}},
         )

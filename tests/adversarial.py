@@ -38,8 +38,9 @@ def honest() -> nbformat.NotebookNode:
     nb = nbformat.read(RELEASE / f"{NB}.ipynb", as_version=4)
     for cell in nb.cells:
         grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.metadata.get("nbgrader", {}).get("solution"):
-            cell.source = solutions[grade_id]
+        if cell.metadata.get("nbgrader", {}).get("solution"):  # as a student would write it: no markers
+            cell.source = "\n".join(line for line in solutions[grade_id].split("\n")
+                                    if line.strip() not in ("### BEGIN SOLUTION", "### END SOLUTION"))
     return nb
 
 
@@ -145,7 +146,7 @@ def build(submissions: Path, out: Path) -> dict[str, Expect]:
         _ip = get_ipython()
         def _blank_the_tests(lines):
             text = "".join(lines)
-            return [] if ("assert_" in text or "run_hidden" in text) else lines
+            return [] if ("assert_" in text or "check" in text) else lines
         _ip.input_transformers_post.append(_blank_the_tests)
         _ip.set_custom_exc((BaseException,), lambda *args, **kwargs: None)
         sys.excepthook = lambda *args: None
@@ -160,7 +161,7 @@ def build(submissions: Path, out: Path) -> dict[str, Expect]:
     # 4. reading what must stay hidden
     nb = honest()
     first_code(nb, f"""
-        import glob
+        import glob, os
         _leaks = []
         for _path in {[str(paths[k]) for k in ("source", "hidden", "other", "gradebook")]!r}:
             try:
@@ -168,14 +169,18 @@ def build(submissions: Path, out: Path) -> dict[str, Expect]:
                     _leaks.append(_f.read(100))
             except OSError as _e:
                 print("blocked:", type(_e).__name__)
-        _leaks += glob.glob({str(ROOT / "source" / "**")!r}, recursive=True)
-        _leaks += glob.glob({str(submissions / "*")!r})
-        print("LEAKED" if _leaks else "nothing leaked")
+        for _folder in {[str(ROOT / "source"), str(ROOT / "autograder"), str(submissions)]!r}:
+            try:
+                _leaks += os.listdir(_folder)
+            except OSError as _e:
+                print("blocked:", type(_e).__name__)
+        _leaks += glob.glob("/*/*/source") + glob.glob("/*/*/autograder") + glob.glob("/tmp/*/*.ipynb")
+        print("LEAK" + "ED" if _leaks else "nothing" + " leaked", _leaks[:3])
     """)
     after(nb, "sse_mse", """
         def mse(y_true, y_pred):
             if _leaks:
-                raise RuntimeError("LEAKED")
+                raise RuntimeError("LEAK" + "ED")
             return -1.0
     """)
     save("reader", nb, Expect({"test_mse": ("failed", "mse")}, feedback_has=("nothing leaked",),
@@ -191,7 +196,7 @@ def build(submissions: Path, out: Path) -> dict[str, Expect]:
             try:
                 with open(_path, "ab") as _f:
                     _f.write(b"tampered")
-                print("WROTE", _path)
+                print("WRO" + "TE", _path)
             except OSError as _e:
                 print("blocked:", type(_e).__name__)
     """)
@@ -226,7 +231,7 @@ def build(submissions: Path, out: Path) -> dict[str, Expect]:
         try:
             _hog = [0.0] * (2**31)
         except MemoryError:
-            print("the top-level memory bomb was stopped")
+            print("the top-level memory bomb", "was stopped")
     """)
     after(nb, "sse_mse", """
         def mse(y_true, y_pred):
@@ -248,7 +253,7 @@ def build(submissions: Path, out: Path) -> dict[str, Expect]:
             return X
     """)
     save("flooder", nb, Expect({"test_add_bias_column": ("failed", "add_bias_column"),
-                                "test_perceptron_forward": ("failed", "perceptron_forward")},
+                                "test_perceptron_forward": ("error", "perceptron_forward")},
                                feedback_has=("output truncated by the grader",)))
 
     # 6e. processes left running, and a fork bomb
@@ -257,9 +262,9 @@ def build(submissions: Path, out: Path) -> dict[str, Expect]:
         import subprocess
         subprocess.Popen(["sleep", "{LINGER_MARKS[0]}"], start_new_session=True)
         subprocess.Popen(["bash", "-c", "nohup sleep {LINGER_MARKS[1]} >/dev/null 2>&1 &"])
-        print("left two sleepers behind")
+        print("left two sleepers", "behind")
     """)
-    save("lingerer", nb, Expect())
+    save("lingerer", nb, Expect(feedback_has=("left two sleepers behind",)))
 
     nb = honest()
     first_code(nb, """
@@ -274,7 +279,7 @@ def build(submissions: Path, out: Path) -> dict[str, Expect]:
                 time.sleep(600)
                 os._exit(0)
             _children += 1
-        print("the fork bomb hit the process limit")
+        print("the fork bomb hit", "the process limit")
     """)
     after(nb, "broadcast_shape", """
         def broadcast_shape(a, b):
@@ -343,6 +348,10 @@ def build(submissions: Path, out: Path) -> dict[str, Expect]:
     expect["linker"] = Expect({g: ("missing", "not a regular file") for g in ALL_CELLS})
     return expect
 
+
+#: every student build() writes, attackers and the honest one
+ATTACKERS = ("honest", "liar", "rebinder", "machinist", "reader", "writer", "looper", "stubborn", "hog",
+             "flooder", "lingerer", "forker", "editor", "broken", "killer", "networker", "shadow", "linker")
 
 ALL_CELLS = ("test_broadcast_shape", "test_linear_forward", "test_add_bias_column", "test_perceptron_forward",
              "test_sse", "test_mse", "test_pairwise_sq_distances")

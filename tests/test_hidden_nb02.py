@@ -415,3 +415,183 @@ def test_probe_reports_where_it_failed(ref):
 
     outcome = probe_nb02.value_program(Exploding, Case("x", ([("leaf", 1.0)], True)))
     assert outcome.kind == "raised" and outcome.message == "step backward: nope"
+
+
+# ----------------------------------------------------------------------------------------------
+# more wrong implementations a student writes (review of the notebook from the student's side)
+
+
+def test_topological_sort_without_visited_set_is_diagnosed():
+    Value = broken_value("            if node not in visited:\n                visited.add(node)\n                for parent",
+                         "            if True:\n                for parent")
+    run_hidden(NB, "Value_backward", Value)  # trees: every node is reached once
+    message = failure("Value_accumulation", Value)
+    assert "passed its grad on more than once" in message and "set of visited nodes" in message
+
+
+def test_breadth_first_backward_is_diagnosed():
+    Value = broken_value("""        order, visited = [], set()
+
+        def visit(node):                  # depth-first: a node is appended after all its inputs
+            if node not in visited:
+                visited.add(node)
+                for parent in node._prev:
+                    visit(parent)
+                order.append(node)
+
+        visit(self)
+        self.grad = 1.0                   # the seed: d self / d self = 1
+        for node in reversed(order):
+            node._backward()""", """        self.grad = 1.0
+        queue, seen = [self], {id(self)}
+        while queue:
+            node = queue.pop(0)
+            node._backward()
+            for parent in node._prev:
+                if id(parent) not in seen:
+                    seen.add(id(parent))
+                    queue.append(parent)""")
+    message = failure("Value_accumulation", Value)
+    assert "short and a long path" in message  # the case built to catch it
+    assert "breadth-first order is not a topological order" in message
+    assert "never assign" not in message  # not mistaken for = instead of +=
+
+
+def test_only_the_outputs_backward_called_is_diagnosed():
+    Value = broken_value("        for node in reversed(order):\n            node._backward()", "        self._backward()")
+    assert "only the output's _backward was called" in failure("Value_backward", Value)
+
+
+def test_exp_derivative_applied_twice_is_diagnosed():
+    Value = broken_value("self.grad += out.data * out.grad     # d(e^v)/dv",
+                         "self.grad += math.exp(out.data) * out.grad     # d(e^v)/dv")
+    assert "exp applied twice" in failure("Value_functions", Value)
+
+
+def test_reflected_operator_through_itself_is_diagnosed():
+    Value = broken_value("        return self + other\n        ### END SOLUTION\n\n    def __rsub__",
+                         "        return other + self\n        ### END SOLUTION\n\n    def __rsub__")
+    message = failure("Value_arithmetic", Value)
+    assert "RecursionError" in message and "inside __radd__, other + self" in message
+
+
+def test_int_exponent_down_the_value_branch_is_diagnosed():
+    Value = broken_value("        if isinstance(other, Value):\n            out = Value(self.data ** other.data",
+                         "        if not isinstance(other, float):\n            out = Value(self.data ** other.data")
+    message = failure("Value_arithmetic", Value)
+    assert "v ** k with an int k" in message and "isinstance(other, Value)" in message
+    assert "(Value.__truediv__)" in message  # a / b fails through b ** -1, and the hint says so
+
+
+def test_graph_grads_b_and_c_multipliers_swapped_is_diagnosed():
+    def swapped(a, b, c):
+        d, e, f, g, dg_de, dg_df = _graph(a, b, c)
+        dg_dd = dg_de + dg_df * a
+        return dg_de + dg_df * d, dg_dd * b, dg_dd * c
+
+    assert "dd/db = c, so dg/db = dg/dd * c" in failure("graph_grads", swapped)
+
+
+def test_graph_grads_power_rule_without_minus_one_is_diagnosed():
+    def no_minus_one(a, b, c):
+        d, e, f, g, _, dg_df = _graph(a, b, c)
+        dg_de = f * e ** f
+        return dg_de + dg_df * d, (dg_de + dg_df * a) * c, (dg_de + dg_df * a) * b
+
+    assert "the power rule's - 1 is missing" in failure("graph_grads", no_minus_one)
+
+
+def test_graph_grads_log10_is_diagnosed():
+    def log10(a, b, c):
+        d, e, f, g, dg_de, _ = _graph(a, b, c)
+        dg_df = g * math.log10(e)
+        return dg_de + dg_df * d, (dg_de + dg_df * a) * c, (dg_de + dg_df * a) * b
+
+    assert "not math.log10(e)" in failure("graph_grads", log10)
+
+
+def test_hidden_grad_in_float32_is_diagnosed():
+    import torch
+
+    def float32(w, x):
+        w_t = torch.tensor(w, requires_grad=True)  # float32, the default
+        h = w_t * x
+        h.retain_grad()
+        (torch.tanh(h) ** 2).backward()
+        return w_t.grad.item(), h.grad.item()
+
+    assert "the tensors are float32" in failure("leaf_and_hidden_grads", float32)
+
+
+def _history_of_tensors(w0, xs, zero):
+    import torch
+
+    w = torch.tensor(w0, dtype=torch.float64, requires_grad=True)
+    history = []
+    for x in xs:
+        ((w * x - 1.0) ** 2).backward()
+        history.append(w.grad)  # the tensor itself: later changed in place
+        if zero:
+            w.grad.zero_()
+    return history
+
+
+def test_grad_history_of_one_aliased_tensor_is_diagnosed():
+    message = failure("grad_history", _history_of_tensors)
+    assert "every recorded value is 0" in message and "every entry is the final w.grad" in message
+
+
+def test_grad_history_recreating_w_is_diagnosed(ref):
+    import torch
+
+    def recreate(w0, xs, zero):
+        history = []
+        for x in xs:
+            w = torch.tensor(w0, dtype=torch.float64, requires_grad=True)
+            ((w * x - 1.0) ** 2).backward()
+            history.append(w.grad.item())
+        return history
+
+    assert "create w once, before the loop" in failure("grad_history", recreate)
+
+
+def _visible_part(grade_id: str) -> str:
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    (cell,) = [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id]
+    return cell.source.split("### BEGIN HIDDEN TESTS")[0]
+
+
+def _run_visible(ref, grade_id: str, **overrides) -> str:
+    """The visible part of a test cell, run on a wrong implementation: the CheckFailed message."""
+    namespace = dict(ref) | overrides
+    with pytest.raises(CheckFailed) as info:
+        exec(compile(_visible_part(grade_id), f"<{grade_id}>", "exec"), namespace)
+    return str(info.value)
+
+
+def test_visible_cells_fail_with_a_diagnosis_not_a_bare_assert(ref):
+    assert "list of Python floats" in _run_visible(ref, "test_grad_history", grad_history=_history_of_tensors)
+    assert "return a tuple of 3 floats" in _run_visible(ref, "test_graph_grads",
+                                                        graph_grads=lambda a, b, c: ref["graph_grads"](a, b, c)[:2])
+    Value = broken_value("        return self * other\n        ### END SOLUTION\n\n    def __rtruediv__",
+                         "        return (self * other).data\n        ### END SOLUTION\n\n    def __rtruediv__")
+    assert "expected a Value, got float" in _run_visible(ref, "test_Value_arithmetic", Value=Value)
+
+
+def test_visible_cell_names_float32(ref):
+    import torch
+
+    def float32(w, x):
+        w_t = torch.tensor(w, requires_grad=True)
+        h = w_t * x
+        h.retain_grad()
+        (torch.tanh(h) ** 2).backward()
+        return w_t.grad.item(), h.grad.item()
+
+    assert "float32 rounding" in _run_visible(ref, "test_leaf_and_hidden_grads", leaf_and_hidden_grads=float32)
+
+
+def test_visible_cell_accepts_a_list_from_graph_grads(ref):
+    namespace = dict(ref) | {"graph_grads": lambda a, b, c: list(ref["graph_grads"](a, b, c))}
+    exec(compile(_visible_part("test_graph_grads"), "<test_graph_grads>", "exec"), namespace)
+    run_hidden(NB, "graph_grads", namespace["graph_grads"])  # the hidden check agrees

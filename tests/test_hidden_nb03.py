@@ -261,6 +261,7 @@ def test_linear_accumulating_gradients_fail(ref):
 
     message = failure("Linear_backward", make_linear(ref, backward=backward))
     assert "backward twice" in message and "backward call 2" in message
+    assert "not add to it (+=)" in message
 
 
 def test_linear_backward_that_updates_w_fails(ref):
@@ -481,3 +482,130 @@ def test_train_step_with_swapped_loss_arguments_is_diagnosed(ref):
         return float(loss)
 
     assert "the order is loss_fn.forward(y_pred, y)" in failure("train_step", train_step)
+
+
+# ----------------------------------------------------------------------------------------------
+# more wrong implementations a student writes (review of the notebook from the student's side)
+
+
+def test_linear_bias_left_at_zero_is_diagnosed(ref):
+    def init(self, D, H, rng):
+        bound = 1 / np.sqrt(D)
+        self.W = rng.uniform(-bound, bound, size=(H, D))
+        self.b = np.zeros(H)
+
+    message = failure("Linear_init", make_linear(ref, init=init))
+    assert "every entry of b is 0" in message and "b was not drawn" in message
+
+
+def test_linear_normal_init_with_the_right_std_is_not_blamed_on_out_features(ref):
+    def init(self, D, H, rng):
+        bound = 1 / np.sqrt(D)
+        self.W = rng.normal(0.0, bound, size=(H, D))
+        self.b = rng.uniform(-bound, bound, size=H)
+
+    message = failure("Linear_init", make_linear(ref, init=init))
+    assert "a normal distribution" in message and "out_features" not in message
+
+
+def test_relu_returning_the_mask_is_diagnosed():
+    assert "returned the mask itself" in failure("ReLU", make_relu(lambda X, dY: 1.0 * (X > 0)))
+
+
+def test_sequential_taking_a_list_is_diagnosed():
+    class ListSequential:
+        def __init__(self, layers):
+            self.layers = list(layers)
+
+        def forward(self, X):
+            for layer in self.layers:
+                X = layer.forward(X)
+            return X
+
+        def backward(self, dY):
+            for layer in reversed(self.layers):
+                dY = layer.backward(dY)
+            return dY
+
+    assert "def __init__(self, *layers)" in failure("Sequential", ListSequential)
+
+
+def _visible_part(grade_id: str) -> str:
+    import nbformat
+
+    nb = nbformat.read(NOTEBOOK, as_version=4)
+    (cell,) = [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id]
+    return cell.source.split("### BEGIN HIDDEN TESTS")[0]
+
+
+def _run_visible(ref, grade_id: str, **overrides) -> str:
+    """The visible part of a test cell, run on a wrong implementation: the CheckFailed message."""
+    namespace = dict(ref) | overrides
+    with pytest.raises(CheckFailed) as info:
+        exec(compile(_visible_part(grade_id), f"<{grade_id}>", "exec"), namespace)
+    return str(info.value)
+
+
+def test_visible_cells_fail_with_a_diagnosis_not_a_bare_assert(ref):
+    def zero_bias(self, D, H, rng):
+        bound = 1 / np.sqrt(D)
+        self.W = rng.uniform(-bound, bound, size=(H, D))
+        self.b = np.zeros(H)
+
+    def global_state(self, D, H, rng):
+        bound = 1 / np.sqrt(D)
+        self.W = np.random.uniform(-bound, bound, size=(H, D))
+        self.b = np.random.uniform(-bound, bound, size=H)
+
+    def small_bound(self, D, H, rng):
+        self.W = rng.uniform(-1 / D, 1 / D, size=(H, D))
+        self.b = rng.uniform(-1 / D, 1 / D, size=H)
+
+    assert "draw b from U" in _run_visible(ref, "test_Linear_init", Linear=make_linear(ref, init=zero_bias))
+    assert "not from np.random" in _run_visible(ref, "test_Linear_init", Linear=make_linear(ref, init=global_state))
+    assert "the variance of W" in _run_visible(ref, "test_Linear_init", Linear=make_linear(ref, init=small_bound))
+
+    class TupleLayers(ref["Sequential"]):
+        def __init__(self, *layers):
+            self.layers = layers
+
+    assert "must be the list [first, second]" in _run_visible(ref, "test_Sequential", Sequential=TupleLayers)
+    returns_int = lambda *args, **kw: int(ref["train_step"](*args, **kw))  # noqa: E731
+    assert "as a Python float, got int" in _run_visible(ref, "test_train_step", train_step=returns_int)
+
+
+def test_visible_linear_backward_catches_accumulating_gradients(ref):
+    def backward(self, dY):
+        self.dW = self.dW + dY.T @ self.X
+        self.db = self.db + dY.sum(axis=0)
+        return dY @ self.W
+
+    message = _run_visible(ref, "test_Linear_backward", Linear=make_linear(ref, backward=backward))
+    assert "second backward" in message and "set, not added" in message
+
+
+def test_visible_train_step_catches_an_update_of_the_relu(ref):
+    def train_step(model, loss_fn, X, y, lr):
+        loss = loss_fn.forward(model.forward(X), y)
+        model.backward(loss_fn.backward())
+        for layer in model.layers:
+            layer.W = layer.W - lr * layer.dW
+            layer.b = layer.b - lr * layer.db
+        return float(loss)
+
+    namespace = dict(ref) | {"train_step": train_step}
+    with pytest.raises(AttributeError, match="'ReLU' object has no attribute 'W'"):
+        exec(compile(_visible_part("test_train_step"), "<test_train_step>", "exec"), namespace)
+
+
+def test_visible_train_step_accepts_a_numpy_float(ref):
+    namespace = dict(ref) | {"train_step": lambda *args, **kw: np.float64(ref["train_step"](*args, **kw))}
+    exec(compile(_visible_part("test_train_step"), "<test_train_step>", "exec"), namespace)
+
+
+def test_visible_mse_two_over_n_shows_the_factor_m(ref):
+    class TwoOverN(ref["MSELoss"]):
+        def backward(self):
+            return 2.0 * self.diff / len(self.diff)
+
+    assert "factor of 3, the size of axis 1" in _run_visible(ref, "test_MSELoss", MSELoss=TwoOverN)

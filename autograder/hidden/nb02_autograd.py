@@ -214,6 +214,37 @@ class _Reference:
         visit(len(self.program) - 1, 0)
         return self.simulate(order)
 
+    def topological_without_visited(self, reverse_operands: bool, dedupe: bool) -> list[float]:
+        """A depth-first topological sort that keeps no set of visited nodes: a node reached along
+        k paths is appended k times, so its _backward runs k times (each time with what it has so far)."""
+        order: list[int] = []
+
+        def visit(j: int, depth: int) -> None:
+            if len(order) > 10_000 or depth > 200:
+                return
+            inputs = list(dict.fromkeys(self.uses[j])) if dedupe else list(self.uses[j])
+            for i in (reversed(inputs) if reverse_operands else inputs):
+                visit(i, depth + 1)
+            order.append(j)
+
+        visit(len(self.program) - 1, 0)
+        return self.simulate(order[::-1])
+
+    def breadth_first(self, reverse_operands: bool) -> list[float]:
+        """A backward that visits the nodes breadth-first from the output, each once: a node can pass its
+        grad on before a node further from the output has added its share."""
+        out = len(self.program) - 1
+        order, seen, queue = [], {out}, [out]
+        while queue:
+            j = queue.pop(0)
+            order.append(j)
+            inputs = list(dict.fromkeys(self.uses[j]))
+            for i in (reversed(inputs) if reverse_operands else inputs):
+                if i not in seen:
+                    seen.add(i)
+                    queue.append(i)
+        return self.simulate(order)
+
     def reachable(self) -> set[int]:
         seen, todo = set(), [len(self.program) - 1]
         while todo:
@@ -259,9 +290,21 @@ def _step_failure(name: str, program: list, names: list[str], outcome: Outcome) 
     text = f"{context} raised {outcome.error}: {message}"
     if where != "backward":
         step = tuple(program[int(where)])
-        if outcome.error == "TypeError" and step[0].startswith("r") and step[0].endswith("_const"):
+        reflected = step[0].startswith("r") and step[0].endswith("_const")
+        number_attribute = re.search(r"'(int|float)' object has no attribute", message)
+        if outcome.error == "TypeError" and reflected and "unsupported operand" in message:
             text += (f" — likely cause: a number on the left calls the Value's {_method(step)}; "
                      "define it (other + self for __radd__, other - self for __rsub__, ...)")
+        elif outcome.error == "RecursionError" and reflected:
+            symbol = _SYMBOL[step[0][1:-6]]
+            text += (f" — likely cause: inside {_method(step)}, other {symbol} self with the number other on the "
+                     f"left calls {_method(step)} again; write it with the Value on the left "
+                     "(self + other for __radd__, (-self) + other for __rsub__, Value(other) ** self for __rpow__)")
+        elif number_attribute and number_attribute.group(1) == "int" and step[0] in ("pow_const", "div", "div_const",
+                                                                                     "rdiv_const"):
+            text += (" — likely cause: v ** k with an int k (a / b computes b ** -1) went down the Value branch "
+                     "of __pow__: test isinstance(other, Value), so that every plain number, int or float, takes "
+                     "the power rule")
         elif outcome.error in ("TypeError", "AttributeError") and step[0].endswith("_const"):
             text += " — likely cause: a plain number must be wrapped: other = other if isinstance(other, Value) else Value(other)"
         elif outcome.error == "RecursionError":
@@ -313,6 +356,25 @@ def _grad_hint(ref: _Reference, i: int, got: float, all_got: list[float]) -> Opt
     def same(candidate: float) -> bool:
         return math.isfinite(candidate) and _close(got, candidate, scale)
 
+    n = len(ref.program)
+
+    def matches(simulated: list[float]) -> bool:
+        # the whole engine's signature: it must explain every node, and differ from the truth at several
+        differs = sum(not _close(x, y, scale) for x, y in zip(simulated, ref.grad))
+        return differs >= 2 and all(_close(x, y, scale) for x, y in zip(all_got, simulated))
+
+    # orders that are not topological (checked first: a node that passed its grad on too early also
+    # looks like "one path's share only")
+    if any(matches(ref.breadth_first(reverse)) for reverse in (False, True)):
+        return ("a node passed its grad on before every node that uses it had added its share (a breadth-first "
+                "order is not a topological order): build the order depth-first, appending a node after all its "
+                "inputs, then call each node's _backward once, in reverse order")
+    if any(matches(ref.recursive(reverse)) for reverse in (False, True)) or any(
+            matches(ref.topological_without_visited(reverse, dedupe))
+            for reverse in (False, True) for dedupe in (False, True)):
+        return ("a node reached along several paths passed its grad on more than once, each time with only part "
+                "of it: build the topological order first, with a set of visited nodes so that every node appears "
+                "in it once, then call each node's _backward once, in reverse order")
     # one path's contribution only: assigned instead of added
     if len(uses) >= 2:
         for size in range(1, len(uses)):
@@ -324,20 +386,11 @@ def _grad_hint(ref: _Reference, i: int, got: float, all_got: list[float]) -> Opt
                             f"{_num(partial)}, of {_num(expected)}): each _backward must add into its inputs' "
                             "grads (+=), never assign (=)")
     # whole-engine mistakes, recognised by simulating them
-    n = len(ref.program)
-    def matches(simulated: list[float]) -> bool:
-        # the whole engine's signature: it must explain every node, and differ from the truth at several
-        differs = sum(not _close(x, y, scale) for x, y in zip(simulated, ref.grad))
-        return differs >= 2 and all(_close(x, y, scale) for x, y in zip(all_got, simulated))
-
     if matches(ref.simulate(list(range(n)))):
-        return ("the nodes were visited in forward order: backward must go through the topological "
-                "order reversed, the output first, so each node has its full grad before passing it on")
-    for reverse in (False, True):
-        if matches(ref.recursive(reverse)):
-            return ("a node reached along several paths passed its grad on more than once, each time with "
-                    "only part of it (a recursive backward without a topological sort): build the "
-                    "topological order first, then call each node's _backward once, in reverse order")
+        return ("only the output's own inputs received a grad: the nodes were visited in forward order (or only "
+                "the output's _backward was called); backward must call every node's _backward, going through "
+                "the topological order reversed, the output first, so each node has its full grad before passing "
+                "it on")
     if len(uses) != 1:
         consumers = ", ".join(sorted({_expression(ref.program, j, ref.names) for j, _ in uses}))
         return (f"the nodes that use {ref.names[i]} ({consumers}) all have the right grad, so either one of their "
@@ -401,6 +454,8 @@ def _grad_hint(ref: _Reference, i: int, got: float, all_got: list[float]) -> Opt
             return f"grad of {role} in k ** w is k ** w * ln(k) * out.grad; the factor ln(k) is missing"
     if op == "exp" and same(g):
         return "the derivative of exp(x) is exp(x): multiply out.grad by out.data"
+    if op == "exp" and same(math.exp(out) * g):
+        return "the derivative of exp(x) is exp(x), which is out.data already; got exp(out.data) (exp applied twice)"
     if op == "exp" and same(x * g):
         return "the derivative of exp(x) is exp(x) (= out.data), not x"
     if op == "log" and (same(x * g) or same(math.log(x) * g) or same(g)):
@@ -697,6 +752,8 @@ class ValueAccumulationCheck(_ValueCheck):
             ("a node not used by the output keeps grad 0", _leaves(1.5, 2.0) + [("mul", 0, 1), ("add_const", 0, 1.0)]),
             ("the seed graph d = b*c, e = a + d, f = d*a, g = e**f at (1.5, 0.5, 2)",
              _leaves(1.5, 0.5, 2.0) + [("mul", 1, 2), ("add", 0, 3), ("mul", 3, 0), ("pow", 4, 5)]),
+            ("a shared node on a short and a long path: d = a * b; out = d + (d * 2) * 3",
+             _leaves(0.7, -1.3) + [("mul", 0, 1), ("mul_const", 2, 2.0), ("mul_const", 3, 3.0), ("add", 2, 4)]),
             ("a fan: x used by five multiplications, then summed",
              _leaves(0.8) + [("mul_const", 0, float(k)) for k in range(1, 6)] + [("add", 1, 2), ("add", 6, 3),
                                                                                  ("add", 7, 4), ("add", 8, 5)]),
@@ -791,10 +848,23 @@ class GraphGradsCheck(HiddenCheck):
                     return f"dg/d{var} misses the path through f = d*a (d reaches g through e and through f)"
                 if near(got[k], dg_df * a * other) and not near(expected[k], dg_df * a * other):
                     return f"dg/d{var} misses the path through e = a + d (d reaches g through e and through f)"
+            dg_dd = dg_de + dg_df * a
+            if (near(got[1], dg_dd * b) and near(got[2], dg_dd * c) and near(got[0], expected[0])
+                    and not near(expected[1], dg_dd * b)):
+                return ("dg/db and dg/dc are swapped: d = b*c gives dd/db = c, so dg/db = dg/dd * c and "
+                        "dg/dc = dg/dd * b (or the right numbers came back in the wrong order)")
             alt_df = g  # d(e**f)/df taken as e**f, forgetting ln(e)
             alt = np.array([dg_de + alt_df * d, (dg_de + alt_df * a) * c, (dg_de + alt_df * a) * b])
             if all(near(x, y) for x, y in zip(got, alt)):
                 return "d(e**f)/df = e**f * ln(e); the factor ln(e) is missing"
+            alt_de = f * e ** f  # the power rule without its - 1
+            alt = np.array([alt_de + dg_df * d, (alt_de + dg_df * a) * c, (alt_de + dg_df * a) * b])
+            if all(near(x, y) for x, y in zip(got, alt)):
+                return "d(e**f)/de = f * e**(f - 1); got f * e**f (the power rule's - 1 is missing)"
+            alt_df = g * math.log10(e)
+            alt = np.array([dg_de + alt_df * d, (dg_de + alt_df * a) * c, (dg_de + alt_df * a) * b])
+            if all(near(x, y) for x, y in zip(got, alt)):
+                return "d(e**f)/df = e**f * ln(e) with the natural logarithm, math.log(e), not math.log10(e)"
             alt_de = g  # d(e**f)/de taken as e**f
             alt = np.array([alt_de + dg_df * d, (alt_de + dg_df * a) * c, (alt_de + dg_df * a) * b])
             if all(near(x, y) for x, y in zip(got, alt)):
@@ -823,10 +893,10 @@ class LeafAndHiddenGradsCheck(HiddenCheck):
         return cases
 
     @staticmethod
-    def _reference(w: float, x: float) -> tuple[float, float]:
+    def _reference(w: float, x: float, dtype: str = "float64") -> tuple[float, float]:
         torch = _torch()
-        tw = torch.tensor(w, dtype=torch.float64, requires_grad=True)
-        tx = torch.tensor(x, dtype=torch.float64)
+        tw = torch.tensor(w, dtype=getattr(torch, dtype), requires_grad=True)
+        tx = torch.tensor(x, dtype=getattr(torch, dtype))
         h = tw * tx
         h.retain_grad()
         loss = torch.tanh(h) ** 2
@@ -856,6 +926,11 @@ class LeafAndHiddenGradsCheck(HiddenCheck):
             return result
         if math.isclose(got[0], expected[1], rel_tol=1e-9) and math.isclose(got[1], expected[0], rel_tol=1e-9):
             return Comparison(name, False, f"{result.message} — likely cause: the two are swapped: return (dL/dw, dL/dh)")
+        single = self._reference(w, x, "float32")
+        if all(math.isclose(g, s, rel_tol=1e-6, abs_tol=1e-12) for g, s in zip(got, single)):
+            return Comparison(name, False, f"{result.message} — likely cause: the tensors are float32 (the default of "
+                                           "torch.tensor(w)); make them float64: torch.tensor(w, dtype=torch.float64, "
+                                           "requires_grad=True)")
         return result
 
 
@@ -912,9 +987,19 @@ class GradHistoryCheck(HiddenCheck):
         except (TypeError, ValueError):
             return result
         other = np.array(self._reference(w0, xs, not zero))
+        hint = None
         if np.allclose(got, other, rtol=1e-9, atol=1e-12):
             hint = ("the grads of the batches were added up: zero w.grad after recording each one" if zero else
-                    "without zeroing, each backward() adds to w.grad: record the running total, do not reset it")
+                    "without zeroing, each backward() adds to w.grad: record the running total; create w once, "
+                    "before the loop, and do not reset its grad")
+        elif len(got) > 1 and np.all(got == got[-1]):
+            if zero and np.all(got == 0.0):
+                hint = ("every recorded value is 0: record w.grad right after backward() and before zeroing it, as a "
+                        "float (w.grad.item()); a stored w.grad tensor is zeroed in place later by w.grad.zero_()")
+            elif not zero and math.isclose(float(got[-1]), expected[-1], rel_tol=1e-9, abs_tol=1e-12):
+                hint = ("every entry is the final w.grad: the list holds the same tensor len(xs) times, and backward() "
+                        "adds into it in place; record a float, w.grad.item()")
+        if hint:
             return Comparison(name, False, f"{result.message} — likely cause: {hint}")
         return result
 

@@ -228,7 +228,8 @@ class LinearInitCheck(_Check):
             worst = float(np.abs(values).max()) if values.size else 0.0
             if worst > bound * (1 + 1e-12):
                 text = (f"|{attr}| reaches {worst:.4g}, above the bound 1/sqrt(in) = 1/sqrt({D}) = {bound:.4g}")
-                if H != D and worst <= 1.0 / math.sqrt(H) * (1 + 1e-12):
+                spread_of_out = values.size < 100 or worst >= 0.8 / math.sqrt(H)
+                if H != D and worst <= 1.0 / math.sqrt(H) * (1 + 1e-12) and spread_of_out:
                     text += " — likely cause: the bound was computed from out_features; it is 1/sqrt(in_features)"
                 elif attr == "W" and W.size > 100:
                     std = float(W.std())
@@ -249,6 +250,9 @@ class LinearInitCheck(_Check):
             if not 0.9 * target <= var <= 1.1 * target:
                 return self.fail(case, f"the variance of W is {var:.4g}; U(-1/sqrt(in), 1/sqrt(in)) gives "
                                        f"1/(3 in) = {target:.4g}")
+        if b.size > 1 and np.all(b == b.flat[0]):
+            return self.fail(case, f"every entry of b is {float(b.flat[0]):.4g} — likely cause: b was not drawn; draw it "
+                                   "from U(-1/sqrt(in), 1/sqrt(in)) like W (PyTorch's default for the bias too)")
         return Comparison(self.exercise, True, f"✓ {self.name(case)}: W {format_shape(W.shape)}, b {format_shape(b.shape)}")
 
 
@@ -357,6 +361,7 @@ class LinearBackwardCheck(_Check):
         X_first = None
         parts: list[Comparison] = []
         backward_seen = 0
+        previous_dW = previous_db = None  # the true gradients of the previous backward call
         for (method, arg), step in zip(kw["steps"], steps):
             record = _field(step, "call")
             if method == "forward":
@@ -388,9 +393,10 @@ class LinearBackwardCheck(_Check):
             scale_b = float(np.abs(dY).sum(axis=0).max()) if dY.size else 0.0
             parts += [
                 self._dX(f"{base} dX{suffix}", _value(record), dX_ref, dY, W, scale_x),
-                self._dW(f"{base} dW{suffix}", _value(step["dW"]), dW_ref, X, X_first, dY, scale_w),
-                self._db(f"{base} db{suffix}", _value(step["db"]), db_ref, dY, scale_b),
+                self._dW(f"{base} dW{suffix}", _value(step["dW"]), dW_ref, X, X_first, dY, scale_w, previous_dW),
+                self._db(f"{base} db{suffix}", _value(step["db"]), db_ref, dY, scale_b, previous_db),
             ]
+            previous_dW, previous_db = dW_ref, db_ref
         for attr, original in (("W", W), ("b", b)):
             record = _field(value, f"{attr}_after")
             if _record_problem(attr, record) is None and not _matches(_array(_value(record)), original, rtol=0.0):
@@ -412,13 +418,16 @@ class LinearBackwardCheck(_Check):
         return _with_hint(result, hint)
 
     @staticmethod
-    def _dW(name, got_value, expected, X, X_first, dY, scale) -> Comparison:
+    def _dW(name, got_value, expected, X, X_first, dY, scale, previous=None) -> Comparison:
         result = compare(name, got_value, expected, rtol=1e-10, atol=1e-12 * scale)
         got = _array(got_value)
         hint = None
         N = X.shape[0]
         if not result.ok and got is not None:
-            if _matches(got, expected.T) and not _matches(expected, expected.T):
+            if previous is not None and _matches(got, expected + previous, atol=1e-12 * scale):
+                hint = ("this is the sum of this call's and the previous call's dW: backward must set "
+                        "self.dW = dY.T @ X, not add to it (+=)")
+            elif _matches(got, expected.T) and not _matches(expected, expected.T):
                 hint = ("this is X.T @ dY, the gradient of W stored (in, out); in PyTorch's layout "
                         "W is (out, in) = (H, D) and dW = dY.T @ X")
             elif N > 1 and _matches(got, expected / N) and np.any(expected != 0):
@@ -429,13 +438,16 @@ class LinearBackwardCheck(_Check):
         return _with_hint(result, hint)
 
     @staticmethod
-    def _db(name, got_value, expected, dY, scale) -> Comparison:
+    def _db(name, got_value, expected, dY, scale, previous=None) -> Comparison:
         result = compare(name, got_value, expected, rtol=1e-10, atol=1e-12 * scale)
         got = _array(got_value)
         hint = None
         N = dY.shape[0]
         if not result.ok and got is not None:
-            if got.shape == dY.shape and N > 1 and _matches(got, dY):
+            if previous is not None and _matches(got, expected + previous, atol=1e-12 * scale):
+                hint = ("this is the sum of this call's and the previous call's db: backward must set "
+                        "self.db = dY.sum(axis=0), not add to it (+=)")
+            elif got.shape == dY.shape and N > 1 and _matches(got, dY):
                 hint = "db was not summed over the batch: b is shared by all N samples, so db = dY.sum(axis=0)"
             elif N > 1 and _matches(got, dY.mean(axis=0)) and np.any(expected != 0):
                 hint = ("db is the mean over the batch; b is added to every sample, so its gradient is the sum, "
@@ -531,6 +543,8 @@ class ReLUCheck(_Check):
                     hint = "dY was multiplied by the output values; multiply by the 0/1 mask X > 0"
                 elif X_first is not X and X_first.shape == X.shape and _matches(got, dY * (X_first > 0)):
                     hint = "the mask comes from an earlier forward call; keep the latest input"
+                elif _matches(got, 1.0 * (X > 0)) and not _matches(expected, 1.0 * (X > 0)):
+                    hint = "backward returned the mask itself; multiply the incoming gradient by it: dY * (X > 0)"
                 elif _matches(got, -expected):
                     hint = "the sign is flipped"
             parts.append(_with_hint(result, hint))
@@ -648,6 +662,15 @@ class MSELossCheck(_Check):
 class SequentialCheck(_Check):
     exercise = "Sequential"
     probe = "nb03.Sequential"
+
+    def judge(self, case: Case, outcome: Outcome) -> Comparison:
+        result = super().judge(case, outcome)
+        if (not result.ok and outcome.kind == "raised" and outcome.error == "TypeError"
+                and any(s in outcome.message for s in ("positional argument", "not iterable"))):
+            return Comparison(result.name, False, f"{result.message} — likely cause: the layers come as separate "
+                                                  "arguments, Sequential(layer1, layer2, ...); take them all with "
+                                                  "def __init__(self, *layers)")
+        return result
 
     def cases(self) -> list[Case]:
         rng = np.random.default_rng(30_601)
