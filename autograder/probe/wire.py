@@ -43,9 +43,11 @@ def to_wire(x: Any) -> Any:
     if t is tuple:
         return {"tuple": [to_wire(v) for v in x]}
     if t is dict:
-        return {"dict": [[str(k), to_wire(v)] for k, v in x.items()]}
+        if any(type(k) is not str for k in x):
+            raise WireError("dict keys must be strings")
+        return {"dict": [[k, to_wire(v)] for k, v in x.items()]}
     if t is np.ndarray:
-        a = np.ascontiguousarray(x)
+        a = np.array(x, order="C", copy=True)  # (ascontiguousarray would turn 0-d into 1-d)
         if a.dtype.name not in DTYPES:
             raise WireError(f"arrays of dtype {a.dtype} cannot be sent")
         return {"array": base64.b64encode(a.astype(a.dtype.newbyteorder("<"), copy=False).tobytes()).decode(),
