@@ -175,6 +175,11 @@ def build(submissions: Path, out: Path) -> dict[str, Expect]:
             except OSError as _e:
                 print("blocked:", type(_e).__name__)
         _leaks += glob.glob("/*/*/source") + glob.glob("/*/*/autograder") + glob.glob("/tmp/*/*.ipynb")
+        try:
+            import autograder.hidden
+            _leaks.append("the hidden checks import")
+        except ImportError as _e:
+            print("blocked:", type(_e).__name__)
         print("LEAK" + "ED" if _leaks else "nothing" + " leaked", _leaks[:3])
     """)
     after(nb, "sse_mse", """

@@ -57,6 +57,20 @@ def write_carol(folder) -> None:
     nbformat.write(nb, folder / CAROL_NOTEBOOK)
 
 
+def write_mallory(folder) -> None:
+    """The machinist of tests/adversarial.py: garbage from linear_forward, and an input transformer
+    plus a custom exception handler that blank out and silence the test cells that follow."""
+    import tempfile
+    from pathlib import Path
+
+    import adversarial
+
+    with tempfile.TemporaryDirectory() as tmp:
+        adversarial.build(Path(tmp) / "subs", Path(tmp) / "out")
+        folder.mkdir(parents=True)
+        shutil.copy(Path(tmp) / "subs" / "machinist" / CAROL_NOTEBOOK, folder / CAROL_NOTEBOOK)
+
+
 def total_points() -> float:
     return sum(
         float(cell.metadata["nbgrader"]["points"])
@@ -72,12 +86,13 @@ def graded_course(tmp_path_factory):
     shutil.copy2(ROOT / "nbgrader_config.py", course)
     shutil.copytree(SOURCE, course / "source" / ASSIGNMENT)
     nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
-    for student in ("alice", "bob", "carol"):
+    for student in ("alice", "bob", "carol", "mallory"):
         nbgrader(course, "db", "student", "add", student)
     submitted = course / "submitted"
     shutil.copytree(SOURCE, submitted / "alice" / ASSIGNMENT)
     shutil.copytree(RELEASE, submitted / "bob" / ASSIGNMENT)
     write_carol(submitted / "carol" / ASSIGNMENT)
+    write_mallory(submitted / "mallory" / ASSIGNMENT)
     nbgrader(course, "autograde", ASSIGNMENT)
     nbgrader(course, "generate_feedback", ASSIGNMENT)
     nbgrader(course, "export", "--to", str(course / "grades.csv"))
@@ -118,3 +133,11 @@ def test_feedback_is_written_and_names_the_missing_work(graded_course):
             assert html.is_file(), f"no feedback at {html}"
         bob = (course / "feedback" / "bob" / ASSIGNMENT / f"{path.stem}.html").read_text()
         assert "NotImplementedError" in bob
+
+
+def test_stock_nbgrader_can_be_fooled_which_is_why_the_hardened_grader_exists(grades):
+    """mallory's linear_forward returns zeros, yet stock nbgrader gives her every point of the notebook:
+    her kernel hooks blank out the test cells. tests/test_hardened.py shows the hardened grader giving
+    that exercise 0. If this test fails, nbgrader has closed the hole: update the README."""
+    mallory = grades["mallory"]
+    assert float(mallory["score"]) == points_of(CAROL_NOTEBOOK), mallory
