@@ -1,7 +1,7 @@
 """Grade one notebook the hardened way: probe inside the sandbox, judge outside.
 
 1. The submission's bytes are read once (never written, never mounted) and a
-   copy goes into a scratch folder that becomes the sandbox's home.
+   copy goes into a scratch folder, shown read-only in the sandbox's home.
 2. Its code cells run in a sandboxed kernel, one by one, each with a time
    limit; test cells run as the release wrote them, whatever the student
    did to them. A cell that cannot be interrupted, or a kernel that dies,

@@ -48,7 +48,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
         spec: SandboxSpec = self.sandbox
         if spec.uid is not None and os.path.exists(self.connection_file):
-            os.chown(self.connection_file, spec.uid, spec.uid)
+            os.chmod(self.connection_file, 0o644)  # the kernel reads it; it stays ours
         kw["env"] = spec.environment()
         kw["cwd"] = str(spec.scratch)
         # the kernel process's own stdout/stderr (not cell output) go to a log beside its sockets
@@ -122,11 +122,9 @@ class KernelRun:
 
     def _start(self) -> None:
         self._kernel_number += 1
+        folder = self.spec.kernel_folder(self._kernel_number)
         km = SandboxedKernelManager(
-            sandbox=self.spec,
-            transport="ipc",
-            ip=str(self.spec.runtime / f"kernel{self._kernel_number}"),
-            connection_file=str(self.spec.runtime / f"kernel{self._kernel_number}.json"),
+            sandbox=self.spec, transport="ipc", ip=str(folder / "kernel"), connection_file=str(folder / "kernel.json"),
         )
         self.client = _LimitedClient(
             self.nb, km=km, allow_errors=True, startup_timeout=self.startup_timeout, coalesce_streams=True,
@@ -140,6 +138,7 @@ class KernelRun:
         status, text = self._request("'.' * 200_000", self.startup_timeout)
         if status != "ok":
             raise RuntimeError(f"the kernel did not answer a first request ({status} {text})")
+        self.spec.seal(folder)  # its sockets exist: no more files there
 
     def stop(self) -> None:
         """Kill the kernel's sandbox (every process in it) and close the channels."""

@@ -1,10 +1,12 @@
 """The sandbox a student's kernel runs in (bubblewrap), and its limits.
 
 Inside, the kernel sees: the Python installation (read-only), a copy of the
-student's notebook in its home folder ``/home/student`` (writable scratch),
-the ``course`` package (read-only, over any ``course/`` the student ships),
-the probe package at ``/opt/grader`` (read-only) and a private ``/tmp``. It
-sees no source notebook, no hidden check, no gradebook and no other student.
+student's notebook (read-only) in its home folder ``/home/student``, the
+``course`` package (read-only, over any ``course/`` the student ships), the
+probe package at ``/opt/grader`` (read-only), and its sockets' folder. Home
+and ``/tmp`` are private in-memory folders of a fixed size, so writing files
+can exhaust neither the host's disk nor its memory. It sees no source
+notebook, no hidden check, no gradebook and no other student.
 It has no network (a new network namespace holds only a loopback), its own
 process namespace (everything it starts dies with it), and resource limits
 on memory, processes, file sizes and open files.
@@ -55,6 +57,8 @@ class Limits:
     processes: int = 128  # processes and threads of the kernel's uid
     file_bytes: int = 256 * 2**20  # largest file it may write
     open_files: int = 1024
+    home_bytes: int = 512 * 2**20  # size of the in-memory home folder
+    tmp_bytes: int = 256 * 2**20  # size of the in-memory /tmp
 
     def prlimit_args(self, nproc: int | None = None) -> list[str]:
         return [
@@ -72,8 +76,9 @@ class Limits:
 class SandboxSpec:
     """What one kernel's sandbox holds.
 
-    ``scratch`` becomes the home folder (writable); ``runtime`` holds the
-    kernel's connection file and sockets and appears at the same path inside.
+    The files in ``scratch`` (the notebook's copy) appear read-only in the home
+    folder; ``runtime`` holds one folder per kernel start, with the kernel's
+    connection file and sockets, at the same path inside and out.
     """
 
     scratch: Path
@@ -94,7 +99,7 @@ class SandboxSpec:
         return self.runtime.parent / "grader"
 
     def prepare(self) -> None:
-        """Create the scratch and runtime folders, owned by the kernel's uid."""
+        """Create the scratch and runtime folders (fill ``scratch`` before starting a kernel)."""
         for folder in (self.scratch, self.runtime):
             folder.mkdir(parents=True, exist_ok=True)
         if self.unsafe:  # no mounts: links in their place
@@ -102,10 +107,21 @@ class SandboxSpec:
             self.unsafe_probe_root.mkdir(exist_ok=True)
             (self.unsafe_probe_root / "autograder_probe").symlink_to(self.probe_package, target_is_directory=True)
             (self.scratch / ".tmp").mkdir()
+
+    def kernel_folder(self, number: int) -> Path:
+        """A fresh folder for one kernel's connection file and sockets.
+
+        Writable by the kernel only until it is up (:meth:`seal`), so that it cannot
+        fill the host's disk through it."""
+        folder = self.runtime / f"k{number}"
+        folder.mkdir()
         if self.uid is not None:
-            for folder in (self.scratch, self.runtime):
-                for path in [folder, *folder.rglob("*")]:
-                    os.lchown(path, self.uid, self.uid)
+            folder.chmod(0o777)
+        return folder
+
+    def seal(self, folder: Path) -> None:
+        if self.uid is not None:
+            folder.chmod(0o755)
 
     def environment(self) -> dict[str, str]:
         """The kernel's whole environment (nothing of the grader's leaks in)."""
@@ -120,7 +136,7 @@ class SandboxSpec:
             "LANG": "C.UTF-8",
             "TMPDIR": "/tmp" if not self.unsafe else str(self.scratch / ".tmp"),
             "IPYTHONDIR": f"{home}/.ipython",
-            "JUPYTER_RUNTIME_DIR": str(self.runtime),
+            "JUPYTER_RUNTIME_DIR": "/tmp" if not self.unsafe else str(self.scratch / ".tmp"),
             "MPLCONFIGDIR": f"{home}/.config/matplotlib",
             "MPLBACKEND": "module://matplotlib_inline.backend_inline",
             # one thread per library: the same sums in the same order on every run, and
@@ -169,7 +185,7 @@ def bwrap_prefix(spec: SandboxSpec) -> list[str]:
         "--hostname", "sandbox",
         "--clearenv",
         "--proc", "/proc", "--dev", "/dev",
-        "--perms", "1777", "--tmpfs", "/tmp",
+        "--perms", "1777", "--size", str(spec.limits.tmp_bytes), "--tmpfs", "/tmp",
     ]
     for top in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64"):
         if os.path.islink(top):
@@ -184,7 +200,10 @@ def bwrap_prefix(spec: SandboxSpec) -> list[str]:
         if not root.startswith("/usr/"):
             args += _dirs_for(root) + ["--ro-bind", root, root]
     args += _dirs_for(str(spec.runtime)) + ["--bind", str(spec.runtime), str(spec.runtime)]
-    args += _dirs_for(HOME + "/x") + ["--bind", str(spec.scratch), HOME]
+    args += _dirs_for(HOME + "/x") + ["--perms", "1777", "--size", str(spec.limits.home_bytes), "--tmpfs", HOME]
+    for path in sorted(spec.scratch.rglob("*")):  # the notebook's copy and the plot cache, read-only
+        inside = f"{HOME}/{path.relative_to(spec.scratch)}"
+        args += ["--perms", "1777", "--dir", inside] if path.is_dir() else ["--ro-bind", str(path), inside]
     args += ["--ro-bind", str(spec.course_package), f"{HOME}/course"]
     args += _dirs_for(PROBE_ROOT + "/x") + ["--ro-bind", str(spec.probe_package), f"{PROBE_ROOT}/autograder_probe"]
     for key, value in spec.environment().items():

@@ -261,7 +261,28 @@ def build(submissions: Path, out: Path) -> dict[str, Expect]:
                                 "test_perceptron_forward": ("error", "perceptron_forward")},
                                feedback_has=("output truncated by the grader",)))
 
-    # 6e. processes left running, and a fork bomb
+    # 6e. filling the disk (or, through in-memory folders, the host's memory)
+    nb = honest()
+    first_code(nb, """
+        import os, sys
+        _sockets = os.path.dirname(sys.argv[sys.argv.index("-f") + 1])
+        _chunk = b"x" * (32 * 2**20)
+        for _name, _folder in (("tmp", "/tmp"), ("home", os.path.expanduser("~")), ("sockets", _sockets)):
+            _written = 0
+            try:
+                for _i in range(48):
+                    with open(os.path.join(_folder, f"fill{_i}"), "wb") as _f:
+                        _f.write(_chunk)
+                    _written += len(_chunk)
+            except OSError as _e:
+                print(_name, "stopped", "after", _written // 2**20, "MiB:", type(_e).__name__)
+            else:
+                print(_name, "filled", _written // 2**20, "MiB")
+    """)
+    save("filler", nb, Expect(feedback_has=("tmp stopped after", "home stopped after",
+                                            "sockets stopped after 0 MiB: PermissionError")))
+
+    # 6f. processes left running, and a fork bomb
     nb = honest()
     first_code(nb, f"""
         import subprocess
@@ -356,7 +377,7 @@ def build(submissions: Path, out: Path) -> dict[str, Expect]:
 
 #: every student build() writes, attackers and the honest one
 ATTACKERS = ("honest", "liar", "rebinder", "machinist", "reader", "writer", "looper", "stubborn", "hog",
-             "flooder", "lingerer", "forker", "editor", "broken", "killer", "networker", "shadow", "linker")
+             "flooder", "filler", "lingerer", "forker", "editor", "broken", "killer", "networker", "shadow", "linker")
 
 ALL_CELLS = ("test_broadcast_shape", "test_linear_forward", "test_add_bias_column", "test_perceptron_forward",
              "test_sse", "test_mse", "test_pairwise_sq_distances")
