@@ -125,14 +125,17 @@ def _job(student_id: str, spec: NotebookSpec, path: Optional[Path], options: Opt
                 result = grade_notebook(student_id, spec, data, options, _SLOT)
     except Exception as exc:  # a fault of the grader, not of the student: reported, and the run goes on
         failed = True
-        result = unsubmitted(student_id, spec, "error",
-                             f"the grader failed on this notebook ({type(exc).__name__}: {exc}); "
-                             "ask your instructor to grade it again")
+        result = unsubmitted(student_id, spec, "error", _grader_failure(exc))
     html = None
     if render:
         from .feedback import render_html
 
-        html = render_html(result)
+        try:
+            html = render_html(result)
+        except Exception as exc:
+            failed = True
+            html = None
+            result.events.append(_grader_failure(exc))
     return {
         "student_id": result.student_id, "notebook": result.notebook,
         "cells": [tuple(c.__dict__.values()) for c in result.cells],
@@ -140,9 +143,9 @@ def _job(student_id: str, spec: NotebookSpec, path: Optional[Path], options: Opt
     }
 
 
-def _as_result(data: dict) -> NotebookResult:
-    return NotebookResult(data["student_id"], data["notebook"], [CellResult(*c) for c in data["cells"]],
-                          None, data["events"])
+def _grader_failure(exc: BaseException) -> str:
+    return (f"the grader failed on this notebook ({type(exc).__name__}: {str(exc)[:300]}); "
+            "ask your instructor to grade it again")
 
 
 def run_jobs(jobs: list[tuple], options: Options, workers: int, render: bool, progress: bool) -> list[dict]:
@@ -159,9 +162,16 @@ def run_jobs(jobs: list[tuple], options: Options, workers: int, render: bool, pr
         else:
             ctx = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker) as pool:
-                futures = [pool.submit(_job, s, spec, p, options, render) for s, spec, p in jobs]
+                futures = {pool.submit(_job, s, spec, p, options, render): (s, spec) for s, spec, p in jobs}
                 for future in as_completed(futures):
-                    results.append(future.result())
+                    try:
+                        results.append(future.result())
+                    except Exception as exc:  # a worker that died: its job is reported, the others go on
+                        student_id, spec = futures[future]
+                        failed = unsubmitted(student_id, spec, "error", _grader_failure(exc))
+                        results.append({"student_id": student_id, "notebook": spec.name, "events": [],
+                                        "cells": [tuple(c.__dict__.values()) for c in failed.cells],
+                                        "html": None, "grader_failed": True})
                     bar.update()
     finally:
         bar.close()

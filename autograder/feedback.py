@@ -78,9 +78,20 @@ def annotated(result: Any) -> Any:
 def _exporter():
     from nbconvert import HTMLExporter
 
-    return HTMLExporter(template_name="classic")
+    # sanitized: a student's markdown and outputs cannot run scripts in the reader's browser
+    return HTMLExporter(template_name="classic", sanitize_html=True)
 
 
 def render_html(result: Any) -> str:
-    body, _ = _exporter().from_notebook_node(annotated(result))
-    return body
+    """The feedback page; when the student's notebook cannot be shown (it is not a valid
+    notebook), the page holds the verdicts alone and says why."""
+    try:
+        body, _ = _exporter().from_notebook_node(annotated(result))
+        return body
+    except Exception as exc:  # a notebook nbconvert refuses: the verdicts still reach the student
+        reason = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        bare = copy.copy(result)
+        bare.feedback = None
+        bare.events = list(result.events) + [f"your notebook could not be shown here ({reason})"]
+        body, _ = _exporter().from_notebook_node(annotated(bare))
+        return body

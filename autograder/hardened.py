@@ -212,7 +212,7 @@ def judge_exercise(check: Any, cases: list[Case], object_name: str, status: str,
     name = check.exercise
     if status == "timeout":
         return "timeout", [f"✗ {object_name} gave no answer within the time limit on the hidden inputs "
-                           "(an infinite loop, or far too slow) and was stopped"]
+                           "(an infinite loop, far too slow, or an answer too large to read) and was stopped"]
     if status == "died":
         return "error", [f"✗ the kernel died while running {object_name} on the hidden inputs "
                          "(killed: out of memory, a crash or an exit)"]

@@ -11,21 +11,48 @@ from __future__ import annotations
 
 import copy
 import os
+import subprocess
 import time
-from queue import Empty
 from dataclasses import dataclass
-from pathlib import Path
+from queue import Empty
 from typing import Any
 
 import nbformat
+import zmq
+from jupyter_client.asynchronous import AsyncKernelClient
+from jupyter_client.connect import channel_socket_types
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
-from nbclient.util import run_sync
 from nbclient.exceptions import CellTimeoutError
+from nbclient.util import run_sync
 from traitlets import Any as AnyTrait
 
 from .sandbox import SandboxSpec
+
+
+#: the largest message the grader accepts from a kernel, per channel: a bigger one drops the
+#: connection instead of filling the grader's memory (a probe's reply, an output)
+MAX_MESSAGE_BYTES = {"shell": 64 * 2**20, "iopub": 16 * 2**20}
+
+
+class BoundedKernelClient(AsyncKernelClient):
+    """A kernel client that will not read a message larger than MAX_MESSAGE_BYTES.
+
+    zmq drops the connection that sent it; the request then times out, and the
+    kernel, which can no longer be reached, is restarted."""
+
+    def _create_connected_socket(self, channel: str, identity: bytes | None = None) -> Any:
+        url = self._make_url(channel)
+        sock = self.context.socket(channel_socket_types[channel])
+        sock.linger = 1000
+        sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES.get(channel, 2**20))
+        # after a dropped connection a send would wait forever: give up instead (the kernel is restarted)
+        sock.sndtimeo = 3_000
+        if identity:
+            sock.identity = identity
+        sock.connect(url)
+        return sock
 
 
 class SandboxedKernelManager(AsyncKernelManager):
@@ -51,13 +78,10 @@ class SandboxedKernelManager(AsyncKernelManager):
             os.chmod(self.connection_file, 0o644)  # the kernel reads it; it stays ours
         kw["env"] = spec.environment()
         kw["cwd"] = str(spec.scratch)
-        # the kernel process's own stdout/stderr (not cell output) go to a log beside its sockets
-        log = open(Path(self.connection_file).with_suffix(".log"), "ab")
-        kw["stdout"] = kw["stderr"] = log
-        try:
-            await super()._async_launch_kernel(kernel_cmd, **kw)
-        finally:
-            log.close()
+        # the kernel process's own stdout/stderr (not cell output) go nowhere: not to our terminal,
+        # not to a file the kernel could grow on the host's disk
+        kw["stdout"] = kw["stderr"] = subprocess.DEVNULL
+        await super()._async_launch_kernel(kernel_cmd, **kw)
 
 
 class KernelStartError(RuntimeError):
@@ -125,10 +149,11 @@ class KernelRun:
         folder = self.spec.kernel_folder(self._kernel_number)
         km = SandboxedKernelManager(
             sandbox=self.spec, transport="ipc", ip=str(folder / "kernel"), connection_file=str(folder / "kernel.json"),
+            client_factory=BoundedKernelClient,
         )
         self.client = _LimitedClient(
             self.nb, km=km, allow_errors=True, startup_timeout=self.startup_timeout, coalesce_streams=True,
-            iopub_timeout=2, raise_on_iopub_timeout=False, max_output_bytes=self.max_output_bytes,
+            iopub_timeout=2, raise_on_iopub_timeout=True, max_output_bytes=self.max_output_bytes,
             resources={"metadata": {"path": str(self.spec.scratch)}},
         )
         self.client.start_new_kernel()
@@ -185,8 +210,15 @@ class KernelRun:
         self.client.reset_output_budget()
         try:
             self.client.execute_cell(cell, 0, store_history=True)
-        except CellTimeoutError:
+        except CellTimeoutError as exc:
             outputs = copy.deepcopy(cell.outputs)
+            if "IOPub" in str(exc):
+                # the cell finished, but its output stopped coming: an output message too large
+                # (see BoundedKernelClient) cut the output channel. Connect it again.
+                self._reconnect()
+                outputs.append(nbformat.v4.new_output(
+                    "stream", name="stderr", text="\n[output cut by the grader: a single output was too large]\n"))
+                return CellRun("ok", outputs)
             if not self._interrupt():
                 self.restart()
             return CellRun("timeout", outputs)
@@ -216,8 +248,11 @@ class KernelRun:
         client = self.client
         assert client is not None, "start() the kernel first"
         get_msg = run_sync(client.kc.shell_channel.get_msg)
-        msg_id = client.kc.execute("", silent=True, store_history=False,
-                                   user_expressions={"result": expression}, stop_on_error=False)
+        try:
+            msg_id = client.kc.execute("", silent=True, store_history=False,
+                                       user_expressions={"result": expression}, stop_on_error=False)
+        except zmq.ZMQError:  # the connection is gone (see BoundedKernelClient)
+            return "died", ""
         deadline = time.monotonic() + timeout
         while True:
             remaining = deadline - time.monotonic()
@@ -240,6 +275,17 @@ class KernelRun:
                 return "error", f"{result.get('ename', '')}: {result.get('evalue', '')}"
             text = result.get("data", {}).get("text/plain")
             return ("ok", text) if isinstance(text, str) else ("error", "the result had no text")
+
+    def _reconnect(self) -> None:
+        """A new output channel to the same kernel (its state is kept)."""
+        client = self.client
+        assert client is not None
+        try:
+            client.kc.iopub_channel.close()
+            client.kc._iopub_channel = None  # the property makes a new channel, with a new socket
+            client.kc.iopub_channel.start()
+        except Exception:
+            self.restart()
 
     def _interrupt(self, grace: float = 5) -> bool:
         """Interrupt the running cell; True when the kernel answers again within ``grace`` seconds."""

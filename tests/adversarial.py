@@ -8,6 +8,7 @@ every other graded cell of the notebook must pass.
 """
 from __future__ import annotations
 
+import json
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -252,6 +253,9 @@ def build(submissions: Path, out: Path) -> dict[str, Expect]:
         for _ in range(40):
             print("spam " * 200_000)
     """)
+    first_code(nb, """
+        print("one huge line " * 4_000_000)
+    """)
     after(nb, "add_bias_column", """
         def add_bias_column(X):
             print("spam " * 1_000_000)
@@ -259,7 +263,7 @@ def build(submissions: Path, out: Path) -> dict[str, Expect]:
     """)
     save("flooder", nb, Expect({"test_add_bias_column": ("failed", "add_bias_column"),
                                 "test_perceptron_forward": ("error", "perceptron_forward")},
-                               feedback_has=("output truncated by the grader",)))
+                               feedback_has=("output truncated by the grader", "a single output was too large")))
 
     # 6e. filling the disk (or, through in-memory folders, the host's memory)
     nb = honest()
@@ -328,14 +332,47 @@ def build(submissions: Path, out: Path) -> dict[str, Expect]:
     """)
     save("editor", nb, Expect({"test_sse": ("failed", "sse")}))
 
-    # 7b. a notebook that is not valid JSON
+    # 3b. replacing the probe's reply in the kernel with one too large for the grader's memory
+    nb = honest()
+    after(nb, "pairwise_sq_distances", """
+        import base64
+        import autograder_probe.session as _session
+        _real_reply = _session.probe_reply
+        def _huge_reply(namespace, request):
+            if b"pairwise_sq_distances" in base64.b64decode(request):
+                return "A" * (400 * 2**20)
+            return _real_reply(namespace, request)
+        _session.probe_reply = _huge_reply
+    """)
+    save("bloater", nb, Expect({"test_pairwise_sq_distances": ("timeout", "too large")}))
+
+    # 7b. HTML and scripts in a notebook: shown as text, never run in the reader's browser
+    nb = honest()
+    nb.cells.insert(1, nbformat.v4.new_markdown_cell(
+        "<script>alert('from markdown')</script>\n\n**Grader — test_sse: ✓ passed, 1 / 1 points**"))
+    first_code(nb, """
+        from IPython.display import HTML, display
+        display(HTML("<script>document.title = 'pwned'</script><img src=x onerror=\\"alert('x')\\">"))
+    """)
+    save("scripter", nb, Expect(feedback_lacks=("<script>alert", "<script>document.title", 'onerror="alert')))
+
+    # 7c. a notebook that nbformat reads but that is not a valid notebook (a cell's source is a number)
+    nb = honest()
+    folder = submissions / "malformed"
+    folder.mkdir(parents=True)
+    data = json.loads(nbformat.writes(nb))
+    data["cells"].insert(1, {"cell_type": "markdown", "metadata": {}, "source": 123, "id": "bad1"})
+    (folder / f"{NB}.ipynb").write_text(json.dumps(data))
+    expect["malformed"] = Expect(feedback_has=("could not be shown here",))
+
+    # 7d. a notebook that is not valid JSON
     folder = submissions / "broken"
     folder.mkdir(parents=True)
     text = nbformat.writes(honest())
     (folder / f"{NB}.ipynb").write_text(text[: len(text) // 2])
     expect["broken"] = Expect({g: ("error", "not valid notebook JSON") for g in ALL_CELLS})
 
-    # 7c. a kernel that dies: at the top level, and inside an exercise
+    # 7e. a kernel that dies: at the top level, and inside an exercise
     nb = honest()
     after(nb, "linear_forward", """
         import os, signal
@@ -376,8 +413,9 @@ def build(submissions: Path, out: Path) -> dict[str, Expect]:
 
 
 #: every student build() writes, attackers and the honest one
-ATTACKERS = ("honest", "liar", "rebinder", "machinist", "reader", "writer", "looper", "stubborn", "hog",
-             "flooder", "filler", "lingerer", "forker", "editor", "broken", "killer", "networker", "shadow", "linker")
+ATTACKERS = ("honest", "liar", "rebinder", "machinist", "bloater", "reader", "writer", "looper", "stubborn",
+             "hog", "flooder", "filler", "lingerer", "forker", "editor", "scripter", "malformed", "broken", "killer",
+             "networker", "shadow", "linker")
 
 ALL_CELLS = ("test_broadcast_shape", "test_linear_forward", "test_add_bias_column", "test_perceptron_forward",
              "test_sse", "test_mse", "test_pairwise_sq_distances")

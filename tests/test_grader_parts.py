@@ -57,6 +57,7 @@ def test_what_is_not_plain_data_is_refused_when_sent(value):
     '{"array": "AAAA", "dtype": "float64", "shape": [5]}', '{"array": "!!!!", "dtype": "uint8", "shape": [3]}',
     '{"array": "AAAA", "dtype": "uint8", "shape": [-3]}', '{"tuple": 5}', '{"dict": [[1, 2]]}',
     '{"__reduce__": "os.system"}', '{"pickle": "gASV"}', "[" * 100 + "]" * 100,
+    "[" + "[]," * 300_000 + "[]]",  # too many values: the grader's memory is not the student's to spend
 ])
 def test_malformed_data_is_refused_when_read(text):
     with pytest.raises(wire.WireError):

@@ -199,8 +199,8 @@ def test_no_process_is_left_running(attack):
 
 
 def test_feedback_never_shows_the_hidden_checks(attack):
-    hidden_markers = ("run_hidden", "BEGIN HIDDEN", "autograder_probe", "probe_reply", "HiddenCheck",
-                      "def cases(", "def judge(")
+    hidden_markers = ("run_hidden", "BEGIN HIDDEN", '__import__("autograder_probe', "HiddenCheck",
+                      "def cases(", "def judge(")  # (a student's own code may name the probe module)
     for path in (attack["out"] / "feedback").rglob("*.html"):
         html = path.read_text(encoding="utf-8")
         shown = [m for m in hidden_markers if m in html]

@@ -62,6 +62,8 @@ def read_reply(text: Any) -> dict:
     """The judge's reading of a reply (the repr of :func:`probe_reply`'s value):
     ``{"found": bool, "outcomes": [Outcome, ...]}``. Raises WireError when malformed.
     """
+    if type(text) is str and len(text) > wire.MAX_TEXT * 4 // 3 + 8:
+        raise wire.WireError("the reply is too large")
     match = _QUOTED_BASE64.fullmatch(text) if type(text) is str else None
     if match is None:
         raise wire.WireError("the reply is not the quoted base64 text the probe writes")

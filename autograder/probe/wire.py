@@ -24,6 +24,9 @@ DTYPES = frozenset(
 )
 MAX_DEPTH = 32
 MAX_ARRAY_BYTES = 64 * 2**20
+#: the most JSON text and the most values (list items, dict entries) one reading accepts
+MAX_TEXT = 96 * 2**20
+MAX_ITEMS = 200_000
 OUTCOME_KINDS = frozenset(["returned", "raised", "unsupported"])
 
 
@@ -55,8 +58,13 @@ def to_wire(x: Any) -> Any:
     raise WireError(f"{t.__name__} is not plain data")
 
 
-def from_wire(x: Any, depth: int = 0) -> Any:
+def from_wire(x: Any, depth: int = 0, budget: list | None = None) -> Any:
     """The inverse of :func:`to_wire`, refusing anything it would not write."""
+    if budget is None:
+        budget = [MAX_ITEMS]
+    budget[0] -= 1
+    if budget[0] < 0:
+        raise WireError(f"more than {MAX_ITEMS} values")
     if depth > MAX_DEPTH:
         raise WireError("data nested too deeply")
     t = type(x)
@@ -65,7 +73,7 @@ def from_wire(x: Any, depth: int = 0) -> Any:
     if t is float:
         return x
     if t is list:
-        return [from_wire(v, depth + 1) for v in x]
+        return [from_wire(v, depth + 1, budget) for v in x]
     if t is not dict or len(x) not in (1, 3):
         raise WireError(f"unexpected {t.__name__} on the wire")
     if set(x) == {"float"}:
@@ -73,13 +81,13 @@ def from_wire(x: Any, depth: int = 0) -> Any:
             raise WireError(f"unexpected float {x['float']!r}")
         return float(x["float"])
     if set(x) == {"tuple"} and type(x["tuple"]) is list:
-        return tuple(from_wire(v, depth + 1) for v in x["tuple"])
+        return tuple(from_wire(v, depth + 1, budget) for v in x["tuple"])
     if set(x) == {"dict"} and type(x["dict"]) is list:
         out = {}
         for item in x["dict"]:
             if type(item) is not list or len(item) != 2 or type(item[0]) is not str:
                 raise WireError("malformed dict entry")
-            out[item[0]] = from_wire(item[1], depth + 1)
+            out[item[0]] = from_wire(item[1], depth + 1, budget)
         return out
     if set(x) == {"array", "dtype", "shape"}:
         return _array(x)
@@ -113,6 +121,8 @@ def loads(text: str) -> Any:
     """JSON text to plain data; raises WireError on anything unexpected."""
     if type(text) is not str:
         raise WireError(f"expected text, got {type(text).__name__}")
+    if len(text) > MAX_TEXT:
+        raise WireError(f"more than {MAX_TEXT} characters")
     try:
         data = json.loads(text, parse_constant=_refuse_constant)
     except (ValueError, RecursionError) as exc:
