@@ -187,8 +187,9 @@ def run_student_cells(session: _Session, cells: list[tuple[int, str]], deadline:
             continue
         label = f"cell {index + 1}"
         if result.status == "timeout":
-            session.events.append(f"{label} ran over its time limit ({min(opts.cell_timeout, remaining):g} s) "
-                                  "and was stopped")
+            limit = (f"its time limit ({opts.cell_timeout:g} s)" if opts.cell_timeout < remaining
+                     else f"the notebook's time limit ({opts.notebook_timeout:g} s)")  # same words every run
+            session.events.append(f"{label} ran over {limit} and was stopped")
         else:
             session.events.append(f"the kernel died in {label} (killed: out of memory, a crash or an exit); "
                                   "it was restarted and the cells before it were run again")

@@ -196,6 +196,9 @@ def bwrap_prefix(spec: SandboxSpec) -> list[str]:
                 "/etc/group", "/etc/nsswitch.conf"):
         if os.path.exists(etc):
             args += ["--ro-bind", etc, etc]
+    why = _hidden_checks_exposed()
+    if why:
+        raise SandboxUnavailable(why)
     for root in _python_roots():
         if not root.startswith("/usr/"):
             args += _dirs_for(root) + ["--ro-bind", root, root]
@@ -219,6 +222,16 @@ def bwrap_prefix(spec: SandboxSpec) -> list[str]:
         args[1:1] = ["--unshare-user"]
         args += ["--"] + spec.limits.prlimit_args(nproc=_own_process_count() + spec.limits.processes)
     return args
+
+
+def _hidden_checks_exposed() -> str | None:
+    """Why the sandbox would show the hidden checks (they sit inside the Python it mounts), else None."""
+    hidden = os.path.realpath(Path(__file__).resolve().parent / "hidden")
+    for root in _python_roots() + ["/usr"]:
+        if hidden.startswith(root + os.sep):
+            return (f"the hidden checks ({hidden}) are inside the Python installation the sandbox shows "
+                    f"({root}); install the course with `pip install -e .` or grade from a checkout")
+    return None
 
 
 def _own_process_count() -> int:
@@ -266,6 +279,9 @@ def check_available() -> str | None:
     bwrap = shutil.which("bwrap")
     if bwrap is None:
         return "bubblewrap (bwrap) is not installed (Debian/Ubuntu: apt-get install bubblewrap)"
+    exposed = _hidden_checks_exposed()
+    if exposed:
+        return exposed
     if shutil.which("prlimit") is None or (os.geteuid() == 0 and shutil.which("setpriv") is None):
         return "prlimit/setpriv (util-linux) are missing"
     args = [bwrap, "--unshare-pid", "--unshare-net", "--die-with-parent", "--ro-bind", "/", "/", "true"]

@@ -229,3 +229,11 @@ def test_the_unsafe_path_still_judges_outside(tmp_path):
                            "--unsafe-no-sandbox"], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "WITHOUT a sandbox" in proc.stderr and "total: 12 / 12" in proc.stdout
+
+
+def test_the_sandbox_refuses_to_mount_a_python_that_holds_the_hidden_checks(monkeypatch):
+    from autograder import sandbox
+
+    assert sandbox._hidden_checks_exposed() is None  # the editable install of make setup
+    monkeypatch.setattr(sandbox, "_python_roots", lambda: [str(ROOT)])
+    assert "hidden checks" in sandbox._hidden_checks_exposed()
