@@ -20,9 +20,8 @@ import os
 import stat
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 from .gradebook import GradebookError, write_gradebook
 from .hardened import ROOT, CellResult, NotebookResult, Options, grade_notebook, unsubmitted
@@ -136,10 +135,15 @@ def _job(student_id: str, spec: NotebookSpec, path: Optional[Path], options: Opt
             failed = True
             html = None
             result.events.append(_grader_failure(exc))
+    return _as_data(result, html, failed)
+
+
+def _as_data(result: NotebookResult, html: Optional[str], grader_failed: bool) -> dict:
+    """What a job hands back to the main process."""
     return {
         "student_id": result.student_id, "notebook": result.notebook,
         "cells": [tuple(c.__dict__.values()) for c in result.cells],
-        "events": list(result.events), "html": html, "grader_failed": failed,
+        "events": list(result.events), "html": html, "grader_failed": grader_failed,
     }
 
 
@@ -168,10 +172,8 @@ def run_jobs(jobs: list[tuple], options: Options, workers: int, render: bool, pr
                         results.append(future.result())
                     except Exception as exc:  # a worker that died: its job is reported, the others go on
                         student_id, spec = futures[future]
-                        failed = unsubmitted(student_id, spec, "error", _grader_failure(exc))
-                        results.append({"student_id": student_id, "notebook": spec.name, "events": [],
-                                        "cells": [tuple(c.__dict__.values()) for c in failed.cells],
-                                        "html": None, "grader_failed": True})
+                        lost = unsubmitted(student_id, spec, "error", _grader_failure(exc))
+                        results.append(_as_data(lost, None, True))
                     bar.update()
     finally:
         bar.close()

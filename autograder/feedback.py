@@ -11,6 +11,8 @@ from typing import Any
 
 import nbformat
 
+from .notebook_spec import grade_id_of
+
 ICONS = {"passed": "✓", "failed": "✗", "error": "✗", "timeout": "⏱", "missing": "∅"}
 
 
@@ -57,10 +59,8 @@ def annotated(result: Any) -> Any:
     placed = set()
     for cell in nb.cells:
         cells.append(cell)
-        meta = cell.get("metadata", {}) if isinstance(cell, dict) else {}
-        nbg = meta.get("nbgrader", {}) if isinstance(meta, dict) else {}
-        grade_id = nbg.get("grade_id") if isinstance(nbg, dict) else None
-        if isinstance(grade_id, str) and grade_id in by_id and grade_id not in placed:
+        grade_id = grade_id_of(cell)
+        if grade_id in by_id and grade_id not in placed:
             placed.add(grade_id)
             cells.append(nbformat.v4.new_markdown_cell(verdict_markdown(by_id[grade_id])))
     rest = [c for c in result.cells if c.grade_id not in placed]

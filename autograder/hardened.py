@@ -29,9 +29,9 @@ import nbformat
 
 from .hidden import checks_for
 from .kernel import KernelRun, KernelStartError
-from .notebook_spec import GradedCell, NotebookSpec
+from .notebook_spec import NotebookSpec, grade_id_of
 from .probe import wire
-from .probe.core import Case, Outcome
+from .probe.core import Case
 from .probe.session import encode_request, read_reply
 from .sandbox import Limits, SandboxSpec
 
@@ -118,10 +118,8 @@ def cells_to_run(nb: Any, spec: NotebookSpec) -> list[tuple[int, str]]:
     for index, cell in enumerate(nb.cells):
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
-        meta = cell.get("metadata", {})
-        nbg = meta.get("nbgrader", {}) if isinstance(meta, dict) else {}
-        grade_id = nbg.get("grade_id") if isinstance(nbg, dict) else None
-        if isinstance(grade_id, str) and grade_id in spec.locked:
+        grade_id = grade_id_of(cell)
+        if grade_id in spec.locked:
             source = spec.locked[grade_id]
         else:
             source = _source_of(cell)

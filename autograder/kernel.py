@@ -342,17 +342,3 @@ class _LimitedClient(NotebookClient):
                 text=f"\n[output truncated by the grader: more than {self._max_output_bytes:,} bytes]\n"))
             return None
         return super().output(outs, msg, display_id, cell_index)
-
-
-def output_text(outputs: list) -> str:
-    """All the text of a cell's outputs (streams, plain-text results and tracebacks)."""
-    parts = []
-    for out in outputs:
-        kind = out.get("output_type")
-        if kind == "stream":
-            parts.append(out.get("text", ""))
-        elif kind == "error":
-            parts.append(f"{out.get('ename', '')}: {out.get('evalue', '')}")
-        elif kind in ("execute_result", "display_data"):
-            parts.append(str(out.get("data", {}).get("text/plain", "")))
-    return "".join(parts)

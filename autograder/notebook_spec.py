@@ -43,8 +43,16 @@ class NotebookSpec:
 
 
 def _nbgrader(cell) -> dict:
-    meta = cell.get("metadata", {}).get("nbgrader", {})
-    return meta if isinstance(meta, dict) else {}
+    """A cell's nbgrader metadata, {} when it has none or it is not a dict (untrusted cells too)."""
+    meta = cell.get("metadata", {}) if isinstance(cell, dict) else {}
+    nbg = meta.get("nbgrader", {}) if isinstance(meta, dict) else {}
+    return nbg if isinstance(nbg, dict) else {}
+
+
+def grade_id_of(cell) -> str | None:
+    """A cell's nbgrader grade_id, or None (a submitted cell may carry anything in its metadata)."""
+    grade_id = _nbgrader(cell).get("grade_id")
+    return grade_id if isinstance(grade_id, str) else None
 
 
 def read_spec(source: Path, release: Path) -> NotebookSpec:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,3 +75,14 @@ def describe(run: CellRun) -> str:
     first_line = run.cell.source.strip().splitlines()[0] if run.cell.source.strip() else ""
     errs = "; ".join(f"{e.ename}: {e.evalue}" for e in run.errors)
     return f"cell {run.index} ({first_line!r}): {errs or ''}{' stderr: ' + run.stderr if run.stderr else ''}"
+
+
+def run_nbgrader(course: Path, *args: str) -> subprocess.CompletedProcess:
+    """``nbgrader ARGS`` in a scratch course folder (no user-level nbgrader config); fails the test on error."""
+    from autograder.release import nbgrader_command
+
+    cmd, env = nbgrader_command(*args)
+    env["JUPYTER_CONFIG_DIR"] = str(course / ".jupyter-config")
+    proc = subprocess.run(cmd, cwd=course, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc

@@ -87,3 +87,16 @@ def solution_namespace(notebook_path: str | os.PathLike) -> dict:
     if not path.is_absolute():
         path = REPO / path
     return dict(_load(str(path.resolve())))
+
+
+def visible_checks(path: str | os.PathLike, grade_id: str) -> str:
+    """The visible part of a notebook's test cell (what comes before its hidden block)."""
+    nb = nbformat.read(Path(path), as_version=4)
+    (cell,) = [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id]
+    return cell.source.split("### BEGIN HIDDEN TESTS")[0]
+
+
+def run_visible(path: str | os.PathLike, ref: dict, grade_id: str, **overrides: Any) -> None:
+    """Run the visible checks of a test cell in the solutions' namespace, with some names replaced
+    (e.g. by a wrong implementation)."""
+    exec(compile(visible_checks(path, grade_id), f"<{grade_id}>", "exec"), dict(ref) | overrides)

@@ -26,9 +26,8 @@ import pytest
 import adversarial
 from adversarial import ALL_CELLS, ATTACKERS, LINGER_MARKS, NB
 from autograder.notebook_spec import assignment_specs
-from autograder.release import nbgrader_command
 from autograder.sandbox import BASE_UID, check_available
-from notebooks import ASSIGNMENT, RELEASE, ROOT, SOURCE
+from notebooks import ASSIGNMENT, RELEASE, ROOT, SOURCE, run_nbgrader
 
 #: short limits so that the attacks that loop cost seconds, not minutes
 LIMITS = ["--cell-timeout", "10", "--probe-timeout", "10", "--timeout", "120", "--quiet"]
@@ -226,7 +225,7 @@ def small(tmp_path_factory, attack):
     course.mkdir()
     shutil.copy2(ROOT / "nbgrader_config.py", course / "nbgrader_config.py")
     shutil.copytree(SOURCE, course / "source" / ASSIGNMENT)
-    _nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
+    run_nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
     db = f"sqlite:///{course / 'gradebook.db'}"
     runs = {}
     for name, workers, extra in (("one", 1, ()), ("two", 2, ("--gradebook", db)), ("again", 2, ())):
@@ -234,15 +233,8 @@ def small(tmp_path_factory, attack):
         proc = grade(submissions, out, *extra, workers=workers)
         assert proc.returncode == 0, f"{name}: exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
         runs[name] = out
-    _nbgrader(course, "export", "--to", str(base / "export.csv"))
+    run_nbgrader(course, "export", "--to", str(base / "export.csv"))
     return {"runs": runs, "export": base / "export.csv", "base": base}
-
-
-def _nbgrader(course: Path, *args: str) -> None:
-    cmd, env = nbgrader_command(*args)
-    env["JUPYTER_CONFIG_DIR"] = str(course / ".jupyter-config")
-    proc = subprocess.run(cmd, cwd=course, env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, f"nbgrader {' '.join(args)}:\n{proc.stdout}\n{proc.stderr}"
 
 
 def test_solutions_score_full_marks_and_the_release_zero(small):

@@ -16,7 +16,7 @@ import nbformat
 import numpy as np
 import pytest
 
-from solutions import solution_namespace
+from solutions import run_visible, solution_namespace
 
 from autograder.hidden import checks_for, run_hidden
 from autograder.hidden.framework import Case, Outcome
@@ -49,6 +49,22 @@ def broken_value(old: str, new: str, *, count: int = 1):
     namespace = {"math": math}
     exec(compile(source.replace(old, new), "<broken Value>", "exec"), namespace)
     return namespace["Value"]
+
+
+#: the body of the notebook's Value.backward, which several wrong versions replace whole
+BACKWARD = """        order, visited = [], set()
+
+        def visit(node):                  # depth-first: a node is appended after all its inputs
+            if node not in visited:
+                visited.add(node)
+                for parent in node._prev:
+                    visit(parent)
+                order.append(node)
+
+        visit(self)
+        self.grad = 1.0                   # the seed: d self / d self = 1
+        for node in reversed(order):
+            node._backward()"""
 
 
 def failure(exercise: str, obj) -> str:
@@ -162,19 +178,7 @@ def test_forward_order_is_diagnosed():
 
 
 def test_recursive_backward_without_topological_sort_is_diagnosed():
-    Value = broken_value("""        order, visited = [], set()
-
-        def visit(node):                  # depth-first: a node is appended after all its inputs
-            if node not in visited:
-                visited.add(node)
-                for parent in node._prev:
-                    visit(parent)
-                order.append(node)
-
-        visit(self)
-        self.grad = 1.0                   # the seed: d self / d self = 1
-        for node in reversed(order):
-            node._backward()""", """        self.grad = 1.0
+    Value = broken_value(BACKWARD, """        self.grad = 1.0
 
         def propagate(node):
             node._backward()
@@ -430,19 +434,7 @@ def test_topological_sort_without_visited_set_is_diagnosed():
 
 
 def test_breadth_first_backward_is_diagnosed():
-    Value = broken_value("""        order, visited = [], set()
-
-        def visit(node):                  # depth-first: a node is appended after all its inputs
-            if node not in visited:
-                visited.add(node)
-                for parent in node._prev:
-                    visit(parent)
-                order.append(node)
-
-        visit(self)
-        self.grad = 1.0                   # the seed: d self / d self = 1
-        for node in reversed(order):
-            node._backward()""", """        self.grad = 1.0
+    Value = broken_value(BACKWARD, """        self.grad = 1.0
         queue, seen = [self], {id(self)}
         while queue:
             node = queue.pop(0)
@@ -555,17 +547,10 @@ def test_grad_history_recreating_w_is_diagnosed(ref):
     assert "create w once, before the loop" in failure("grad_history", recreate)
 
 
-def _visible_part(grade_id: str) -> str:
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    (cell,) = [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id]
-    return cell.source.split("### BEGIN HIDDEN TESTS")[0]
-
-
 def _run_visible(ref, grade_id: str, **overrides) -> str:
     """The visible part of a test cell, run on a wrong implementation: the CheckFailed message."""
-    namespace = dict(ref) | overrides
     with pytest.raises(CheckFailed) as info:
-        exec(compile(_visible_part(grade_id), f"<{grade_id}>", "exec"), namespace)
+        run_visible(NOTEBOOK, ref, grade_id, **overrides)
     return str(info.value)
 
 
@@ -592,6 +577,6 @@ def test_visible_cell_names_float32(ref):
 
 
 def test_visible_cell_accepts_a_list_from_graph_grads(ref):
-    namespace = dict(ref) | {"graph_grads": lambda a, b, c: list(ref["graph_grads"](a, b, c))}
-    exec(compile(_visible_part("test_graph_grads"), "<test_graph_grads>", "exec"), namespace)
-    run_hidden(NB, "graph_grads", namespace["graph_grads"])  # the hidden check agrees
+    as_list = lambda a, b, c: list(ref["graph_grads"](a, b, c))  # noqa: E731
+    run_visible(NOTEBOOK, ref, "test_graph_grads", graph_grads=as_list)
+    run_hidden(NB, "graph_grads", as_list)  # the hidden check agrees

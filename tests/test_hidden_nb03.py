@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from solutions import solution_namespace
+from solutions import run_visible, solution_namespace
 
 from autograder.hidden import checks_for, run_hidden
 from autograder.hidden.framework import Outcome
@@ -530,19 +530,10 @@ def test_sequential_taking_a_list_is_diagnosed():
     assert "def __init__(self, *layers)" in failure("Sequential", ListSequential)
 
 
-def _visible_part(grade_id: str) -> str:
-    import nbformat
-
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    (cell,) = [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id]
-    return cell.source.split("### BEGIN HIDDEN TESTS")[0]
-
-
 def _run_visible(ref, grade_id: str, **overrides) -> str:
     """The visible part of a test cell, run on a wrong implementation: the CheckFailed message."""
-    namespace = dict(ref) | overrides
     with pytest.raises(CheckFailed) as info:
-        exec(compile(_visible_part(grade_id), f"<{grade_id}>", "exec"), namespace)
+        run_visible(NOTEBOOK, ref, grade_id, **overrides)
     return str(info.value)
 
 
@@ -593,14 +584,13 @@ def test_visible_train_step_catches_an_update_of_the_relu(ref):
             layer.b = layer.b - lr * layer.db
         return float(loss)
 
-    namespace = dict(ref) | {"train_step": train_step}
     with pytest.raises(AttributeError, match="'ReLU' object has no attribute 'W'"):
-        exec(compile(_visible_part("test_train_step"), "<test_train_step>", "exec"), namespace)
+        run_visible(NOTEBOOK, ref, "test_train_step", train_step=train_step)
 
 
 def test_visible_train_step_accepts_a_numpy_float(ref):
-    namespace = dict(ref) | {"train_step": lambda *args, **kw: np.float64(ref["train_step"](*args, **kw))}
-    exec(compile(_visible_part("test_train_step"), "<test_train_step>", "exec"), namespace)
+    run_visible(NOTEBOOK, ref, "test_train_step",
+                train_step=lambda *args, **kw: np.float64(ref["train_step"](*args, **kw)))
 
 
 def test_visible_mse_two_over_n_shows_the_factor_m(ref):

@@ -8,21 +8,11 @@ from __future__ import annotations
 
 import csv
 import shutil
-import subprocess
 
 import nbformat
 import pytest
 
-from autograder.release import nbgrader_command
-from notebooks import ASSIGNMENT, RELEASE, ROOT, SOURCE, is_graded, source_notebooks
-
-
-def nbgrader(course, *args):
-    cmd, env = nbgrader_command(*args)
-    env["JUPYTER_CONFIG_DIR"] = str(course / ".jupyter-config")  # no user-level nbgrader config
-    proc = subprocess.run(cmd, cwd=course, env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc
+from notebooks import ASSIGNMENT, RELEASE, ROOT, SOURCE, is_graded, run_nbgrader, source_notebooks
 
 
 #: carol's two mistakes in notebook 01: the ones column last, and an sse that averages.
@@ -85,17 +75,17 @@ def graded_course(tmp_path_factory):
     course = tmp_path_factory.mktemp("course")
     shutil.copy2(ROOT / "nbgrader_config.py", course)
     shutil.copytree(SOURCE, course / "source" / ASSIGNMENT)
-    nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
+    run_nbgrader(course, "generate_assignment", ASSIGNMENT, "--force")
     for student in ("alice", "bob", "carol", "mallory"):
-        nbgrader(course, "db", "student", "add", student)
+        run_nbgrader(course, "db", "student", "add", student)
     submitted = course / "submitted"
     shutil.copytree(SOURCE, submitted / "alice" / ASSIGNMENT)
     shutil.copytree(RELEASE, submitted / "bob" / ASSIGNMENT)
     write_carol(submitted / "carol" / ASSIGNMENT)
     write_mallory(submitted / "mallory" / ASSIGNMENT)
-    nbgrader(course, "autograde", ASSIGNMENT)
-    nbgrader(course, "generate_feedback", ASSIGNMENT)
-    nbgrader(course, "export", "--to", str(course / "grades.csv"))
+    run_nbgrader(course, "autograde", ASSIGNMENT)
+    run_nbgrader(course, "generate_feedback", ASSIGNMENT)
+    run_nbgrader(course, "export", "--to", str(course / "grades.csv"))
     with open(course / "grades.csv", newline="") as f:
         grades = {row["student_id"]: row for row in csv.DictReader(f)}
     return course, grades

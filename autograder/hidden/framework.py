@@ -23,16 +23,7 @@ from typing import Any, Sequence
 from course.checks import CheckFailed, Comparison
 
 # The data types and the code that runs on the student's side live in the probe package.
-from ..probe import (  # noqa: E402  (re-exported for the checks)
-    MESSAGE_LIMIT,
-    Case,
-    Outcome,
-    UnsupportedOutput,
-    call_plain,
-    copy_args,
-    plain,
-    run_probe,
-)
+from ..probe import Case, Outcome, run_probe
 
 
 def outcome_failure(name: str, case: Case, outcome: Outcome) -> Comparison | None:

@@ -18,9 +18,7 @@ from typing import Any, Optional
 import numpy as np
 
 from course.checks import (
-    CheckFailed,
     Comparison,
-    as_array,
     compare,
     compare_scalar,
     compare_shape_tuple,
@@ -28,6 +26,7 @@ from course.checks import (
 )
 
 from .framework import Case, HiddenCheck, Outcome, by_exercise, outcome_failure
+from .judging import array_or_none, matches, tensor, torch_module, with_hint
 
 NOTEBOOK = "01_tensors_and_shapes"
 
@@ -36,46 +35,12 @@ NOTEBOOK = "01_tensors_and_shapes"
 # helpers shared by the checks (judge side: they never run student code)
 
 
-def _torch():
-    import torch  # lazily: only the judge needs the reference
-
-    return torch
-
-
-def _t(a: np.ndarray):
-    """A float64 tensor holding a copy of ``a``."""
-    return _torch().from_numpy(np.array(a, dtype=np.float64, copy=True))
-
-
 def _name(check: HiddenCheck, case: Case) -> str:
     return f"{check.exercise} [{case.label}]"
 
 
 def _fail(name: str, text: str) -> Comparison:
     return Comparison(name, False, f"✗ {name} {text}")
-
-
-def _with_hint(result: Comparison, hint: Optional[str]) -> Comparison:
-    """Append a likely cause to a failed comparison."""
-    if result.ok or not hint:
-        return result
-    return Comparison(result.name, False, f"{result.message} — likely cause: {hint}")
-
-
-def _value_of(outcome: Outcome) -> Optional[np.ndarray]:
-    """The returned value as a float64 array, or None when it is not an array of numbers."""
-    try:
-        return as_array("value", outcome.value)
-    except CheckFailed:
-        return None
-
-
-def _matches(got: Optional[np.ndarray], candidate: np.ndarray, *, rtol: float = 1e-8, atol: float = 0.0) -> bool:
-    """Whether ``got`` equals a candidate (e.g. the result of a typical mistake)."""
-    if got is None or got.shape != candidate.shape:
-        return False
-    with np.errstate(all="ignore"):
-        return bool(np.all(np.abs(got - candidate) <= atol + rtol * np.abs(candidate)))
 
 
 def _describe_value(v: Any) -> str:
@@ -185,7 +150,7 @@ class BroadcastShapeCheck(HiddenCheck):
 
     @staticmethod
     def _reference(a: tuple, b: tuple) -> Optional[tuple]:
-        torch = _torch()
+        torch = torch_module()
         try:
             return tuple(int(s) for s in torch.broadcast_shapes(a, b))
         except RuntimeError:
@@ -223,7 +188,7 @@ class BroadcastShapeCheck(HiddenCheck):
                     hint = "a size of 0 was treated like a size of 1; only 1 stretches (0 with 1 gives 0)"
                 elif len(a) != len(b) and len(got) == min(len(a), len(b)):
                     hint = "the result has as many axes as the longer shape"
-            return _with_hint(result, hint)
+            return with_hint(result, hint)
 
         clashes = _clashes(a, b)
         pairs = " or ".join(f"{p} vs {q}" for p, q in clashes)
@@ -268,21 +233,21 @@ class AddBiasColumnCheck(HiddenCheck):
         failure = outcome_failure(self.exercise, case, outcome)
         if failure is not None:
             return failure
-        torch = _torch()
+        torch = torch_module()
         (X,) = case.args
         N, D = X.shape
-        expected = torch.cat([torch.ones((N, 1), dtype=torch.float64), _t(X)], dim=1).numpy()
+        expected = torch.cat([torch.ones((N, 1), dtype=torch.float64), tensor(X)], dim=1).numpy()
         result = compare(name, outcome.value, expected, rtol=0.0, atol=0.0)  # a copy: exact
-        got = _value_of(outcome)
+        got = array_or_none(outcome.value)
         hint = None
         if not result.ok and got is not None:
-            if got.shape == (N, D + 1) and D > 0 and _matches(got, np.hstack([X, np.ones((N, 1))]), rtol=0):
+            if got.shape == (N, D + 1) and D > 0 and matches(got, np.hstack([X, np.ones((N, 1))]), rtol=0):
                 hint = "the column of ones is last; it must come first (W[0, 0], the bias, multiplies it)"
             elif got.shape == (N, D + 1) and N > 0 and np.all(got[:, 0] == 0):
                 hint = "the first column must be ones, not zeros"
             elif got.shape == (N + 1, D):
                 hint = "a row was added; add a column (axis=1)"
-        return _with_hint(result, hint)
+        return with_hint(result, hint)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -323,28 +288,28 @@ class PerceptronForwardCheck(HiddenCheck):
         failure = outcome_failure(self.exercise, case, outcome)
         if failure is not None:
             if _mentions_matmul(outcome):
-                return _with_hint(failure, "multiply by W transposed: (N, D + 1) @ (D + 1, 1); W itself is (1, D + 1)")
+                return with_hint(failure, "multiply by W transposed: (N, D + 1) @ (D + 1, 1); W itself is (1, D + 1)")
             return failure
-        torch = _torch()
-        Xt, Wt = _t(X), _t(W)
+        torch = torch_module()
+        Xt, Wt = tensor(X), tensor(W)
         expected = torch.relu(torch.nn.functional.linear(Xt, Wt[:, 1:], Wt[:, 0])).numpy()
         # rounding error of a dot product is below D * eps * sum |x_i w_i|
         X_aug = np.hstack([np.ones((X.shape[0], 1)), X])
         scale = float((np.abs(X_aug) @ np.abs(W).T).max()) if X.shape[0] else 0.0
         result = compare(name, outcome.value, expected, rtol=1e-10, atol=1e-12 * scale)
-        got = _value_of(outcome)
+        got = array_or_none(outcome.value)
         hint = None
         if not result.ok and got is not None:
             z = X_aug @ W.T
-            if _matches(got, z) and np.any(z < 0):
+            if matches(got, z) and np.any(z < 0):
                 hint = "negative outputs where ReLU gives 0: the ReLU is missing (np.maximum(z, 0))"
-            elif _matches(got, np.maximum(X @ W[:, 1:].T, 0.0)):
+            elif matches(got, np.maximum(X @ W[:, 1:].T, 0.0)):
                 hint = "the bias W[0, 0] is missing: multiply the bias-augmented X (ones column first)"
-            elif X.shape[1] > 0 and _matches(got, np.maximum(X @ W[:, :-1].T + W[0, -1], 0.0)):
+            elif X.shape[1] > 0 and matches(got, np.maximum(X @ W[:, :-1].T + W[0, -1], 0.0)):
                 hint = "the bias was taken from the last entry of W; W[0, 0] is the bias (ones column first)"
-            elif X.shape[1] > 0 and _matches(got, np.maximum(np.hstack([X, np.ones((X.shape[0], 1))]) @ W.T, 0.0)):
+            elif X.shape[1] > 0 and matches(got, np.maximum(np.hstack([X, np.ones((X.shape[0], 1))]) @ W.T, 0.0)):
                 hint = "the column of ones is last; it must come first, to meet W[0, 0]"
-        return _with_hint(result, hint)
+        return with_hint(result, hint)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -385,8 +350,8 @@ class _SquaredErrorCheck(HiddenCheck):
         return cases
 
     def _reference(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
-        torch = _torch()
-        a, b = _t(y_true), _t(y_pred)
+        torch = torch_module()
+        a, b = tensor(y_true), tensor(y_pred)
         if self.reduction == "sum":
             return float(((a - b) ** 2).sum())
         return float(torch.nn.functional.mse_loss(b, a, reduction="mean"))
@@ -429,7 +394,7 @@ class _SquaredErrorCheck(HiddenCheck):
                 hint = "a square root was taken (that is the RMSE)"
             elif close(expected / 2) or close(expected * 2):
                 hint = "a factor of 2: no 1/2 in front here"
-        return _with_hint(result, hint)
+        return with_hint(result, hint)
 
 
 class SSECheck(_SquaredErrorCheck):
@@ -481,25 +446,25 @@ class LinearForwardCheck(HiddenCheck):
         failure = outcome_failure(self.exercise, case, outcome)
         if failure is not None:
             if _mentions_matmul(outcome):
-                return _with_hint(failure, "x (..., D) must meet W.T (D, H): W is stored (out, in) = (H, D)")
+                return with_hint(failure, "x (..., D) must meet W.T (D, H): W is stored (out, in) = (H, D)")
             if outcome.kind == "raised" and leading:
-                return _with_hint(failure, keep_axes)
+                return with_hint(failure, keep_axes)
             return failure
-        torch = _torch()
-        expected = torch.nn.functional.linear(_t(x), _t(W), _t(b)).numpy()
+        torch = torch_module()
+        expected = torch.nn.functional.linear(tensor(x), tensor(W), tensor(b)).numpy()
         # rounding error of each output is below D * eps * (sum_d |x_d W_hd| + |b_h|)
         scale = float((np.abs(x) @ np.abs(W).T + np.abs(b)).max()) if expected.size else 0.0
         result = compare(name, outcome.value, expected, rtol=1e-10, atol=1e-12 * scale)
-        got = _value_of(outcome)
+        got = array_or_none(outcome.value)
         hint = None
         if not result.ok and got is not None:
-            if W.shape[0] == W.shape[1] and _matches(got, x @ W + b):
+            if W.shape[0] == W.shape[1] and matches(got, x @ W + b):
                 hint = "this is x @ W + b; W is stored (out, in) = (H, D), so use its transpose"
-            elif _matches(got, x @ W.T) and np.any(b != 0):
+            elif matches(got, x @ W.T) and np.any(b != 0):
                 hint = "the bias b is missing"
             elif leading and got.shape != expected.shape:
                 hint = keep_axes
-        return _with_hint(result, hint)
+        return with_hint(result, hint)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -536,7 +501,7 @@ class PairwiseSqDistancesCheck(HiddenCheck):
         if failure is not None:
             return failure
         A, B = case.args
-        At, Bt = _t(A), _t(B)
+        At, Bt = tensor(A), tensor(B)
         # reference without cancellation: the (M, N, D) differences, squared and summed
         expected = ((At[:, None, :] - Bt[None, :, :]) ** 2).sum(dim=-1).numpy()
         # The expansion |a|^2 - 2 a.b + |b|^2 is the usual vectorized solution. It cancels
@@ -548,16 +513,16 @@ class PairwiseSqDistancesCheck(HiddenCheck):
         sq_b = (B * B).sum(axis=1)
         norm_scale = (float(sq_a.max()) if sq_a.size else 0.0) + (float(sq_b.max()) if sq_b.size else 0.0)
         result = compare(name, outcome.value, expected, rtol=1e-9, atol=1e-12 * norm_scale)
-        got = _value_of(outcome)
+        got = array_or_none(outcome.value)
         hint = None
         if not result.ok and got is not None and expected.size:
-            if _matches(got, sq_a[:, None] - A @ B.T + sq_b[None, :], rtol=1e-6, atol=1e-10 * norm_scale):
+            if matches(got, sq_a[:, None] - A @ B.T + sq_b[None, :], rtol=1e-6, atol=1e-10 * norm_scale):
                 hint = "the cross term needs a factor 2: |a|^2 - 2 a.b + |b|^2"
-            elif _matches(got, np.sqrt(expected), rtol=1e-6, atol=1e-6 * math.sqrt(norm_scale)):
+            elif matches(got, np.sqrt(expected), rtol=1e-6, atol=1e-6 * math.sqrt(norm_scale)):
                 hint = "these are distances; return the squared distances (no square root)"
-            elif _matches(got, sq_a[:, None] + 2 * A @ B.T + sq_b[None, :], rtol=1e-6, atol=1e-10 * norm_scale):
+            elif matches(got, sq_a[:, None] + 2 * A @ B.T + sq_b[None, :], rtol=1e-6, atol=1e-10 * norm_scale):
                 hint = "the sign of the cross term: |a - b|^2 = |a|^2 - 2 a.b + |b|^2"
-        return _with_hint(result, hint)
+        return with_hint(result, hint)
 
 
 CHECKS = by_exercise(

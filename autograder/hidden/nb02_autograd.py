@@ -24,14 +24,9 @@ import numpy as np
 from course.checks import Comparison, compare
 
 from .framework import Case, HiddenCheck, Outcome, by_exercise, outcome_failure
+from .judging import torch_module
 
 NOTEBOOK = "02_autograd"
-
-
-def _torch():
-    import torch  # lazily: only the judge needs the reference
-
-    return torch
 
 
 def _fail(name: str, text: str) -> Comparison:
@@ -127,7 +122,7 @@ def _method(step: tuple) -> str:
 
 def _apply(step: tuple, args: list):
     """Step's operation on torch tensors (args: one tensor per use)."""
-    torch = _torch()
+    torch = torch_module()
     op = step[0]
     if op in _BINARY_OPS:
         a, b = args
@@ -151,7 +146,7 @@ class _Reference:
     step's local derivatives (one per use of an input)."""
 
     def __init__(self, program: list, backward: bool):
-        torch = _torch()
+        torch = torch_module()
         self.program = program
         self.names = _names(program)
         self.uses = [_operands(tuple(step)) for step in program]
@@ -434,7 +429,7 @@ def _grad_hint(ref: _Reference, i: int, got: float, all_got: list[float]) -> Opt
     if op == "pow_const":
         k = float(step[2])
         if same(k * x ** k * g):
-            return f"the derivative of v ** k is k * v ** (k - 1); got k * v ** k (the - 1 is missing)"
+            return "the derivative of v ** k is k * v ** (k - 1); got k * v ** k (the - 1 is missing)"
         if same(x ** (k - 1) * g):
             return f"the derivative of v ** k is k * v ** (k - 1); the factor k = {_num(k)} is missing"
     if op == "pow":
@@ -772,7 +767,7 @@ class ValueAccumulationCheck(_ValueCheck):
 
 
 def _graph_reference(a: float, b: float, c: float) -> tuple[float, float, float]:
-    torch = _torch()
+    torch = torch_module()
     ta, tb, tc = (torch.tensor(v, dtype=torch.float64, requires_grad=True) for v in (a, b, c))
     d = tb * tc
     e = ta + d
@@ -894,7 +889,7 @@ class LeafAndHiddenGradsCheck(HiddenCheck):
 
     @staticmethod
     def _reference(w: float, x: float, dtype: str = "float64") -> tuple[float, float]:
-        torch = _torch()
+        torch = torch_module()
         tw = torch.tensor(w, dtype=getattr(torch, dtype), requires_grad=True)
         tx = torch.tensor(x, dtype=getattr(torch, dtype))
         h = tw * tx
@@ -954,7 +949,7 @@ class GradHistoryCheck(HiddenCheck):
 
     @staticmethod
     def _reference(w0: float, xs: list, zero: bool) -> list[float]:
-        torch = _torch()
+        torch = torch_module()
         w = torch.tensor(w0, dtype=torch.float64, requires_grad=True)
         history = []
         for x in xs:

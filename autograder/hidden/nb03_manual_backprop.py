@@ -17,27 +17,16 @@ from typing import Any, Optional
 
 import numpy as np
 
-from course.checks import CheckFailed, Comparison, as_array, compare, compare_scalar, format_shape
+from course.checks import Comparison, as_array, compare, compare_scalar, format_shape
 
 from .framework import Case, HiddenCheck, Outcome, by_exercise, outcome_failure
+from .judging import array_or_none, matches, tensor, torch_module, with_hint
 
 NOTEBOOK = "03_manual_backprop"
 
 
 # ----------------------------------------------------------------------------------------------
 # helpers (judge side: they never run student code)
-
-
-def _torch():
-    import torch  # lazily: only the judge needs the reference
-
-    return torch
-
-
-def _t(a: np.ndarray, requires_grad: bool = False):
-    """A float64 tensor holding a copy of ``a``."""
-    t = _torch().from_numpy(np.array(a, dtype=np.float64, copy=True))
-    return t.requires_grad_(requires_grad)
 
 
 def _np(t) -> np.ndarray:
@@ -70,29 +59,6 @@ def _record_problem(what: str, record: Any) -> Optional[str]:
 
 def _value(record: dict) -> Any:
     return record.get("value")
-
-
-def _array(value: Any) -> Optional[np.ndarray]:
-    """The value as a float64 array, or None when it is not an array of numbers."""
-    try:
-        return as_array("value", value)
-    except CheckFailed:
-        return None
-
-
-def _matches(got: Optional[np.ndarray], candidate: Any, *, rtol: float = 1e-8, atol: float = 0.0) -> bool:
-    """Whether ``got`` equals a candidate (e.g. the result of a typical mistake)."""
-    candidate = np.asarray(candidate, dtype=np.float64)
-    if got is None or got.shape != candidate.shape:
-        return False
-    with np.errstate(all="ignore"):
-        return bool(np.all(np.abs(got - candidate) <= atol + rtol * np.abs(candidate)))
-
-
-def _with_hint(result: Comparison, hint: Optional[str]) -> Comparison:
-    if result.ok or not hint:
-        return result
-    return Comparison(result.name, False, f"{result.message} — likely cause: {hint}")
 
 
 def _describe(v: Any) -> str:
@@ -188,7 +154,7 @@ class LinearInitCheck(_Check):
                 problem = _record_problem(f"Linear({D}, {H}).{attr}", record)
                 if problem:
                     return self.fail(case, problem)
-                got = _array(_value(record))
+                got = array_or_none(_value(record))
                 if got is None:
                     return self.fail(case, f".{attr} is {_describe(_value(record))}; it must be a NumPy array "
                                            f"of shape {format_shape(shape)}")
@@ -277,12 +243,12 @@ def _linear_case(label: str, rng: np.random.Generator, N: int, D: int, H: int, *
 
 def _linear_reference(X: np.ndarray, W: np.ndarray, b: np.ndarray, dY: Optional[np.ndarray]):
     """(Y, dX, dW, db) from autograd in float64 (the gradients are None without dY)."""
-    F = _torch().nn.functional
-    Xt, Wt, bt = _t(X, True), _t(W, True), _t(b, True)
+    F = torch_module().nn.functional
+    Xt, Wt, bt = tensor(X, True), tensor(W, True), tensor(b, True)
     Y = F.linear(Xt, Wt, bt)
     if dY is None:
         return _np(Y), None, None, None
-    Y.backward(_t(dY))
+    Y.backward(tensor(dY))
     return _np(Y), _np(Xt.grad), _np(Wt.grad), _np(bt.grad)
 
 
@@ -293,15 +259,15 @@ def _judge_forward(name: str, record: dict, X: np.ndarray, W: np.ndarray, b: np.
             problem += " — likely cause: X (N, D) must meet W.T (D, H); W is stored (out, in) = (H, D)"
         return Comparison(name, False, f"✗ {name}: {problem}")
     expected = _linear_reference(X, W, b, None)[0]
-    got = _array(_value(record))
+    got = array_or_none(_value(record))
     result = compare(name, _value(record), expected, rtol=1e-10, atol=1e-12 * _scale_linear(X, W, b))
     hint = None
     if not result.ok and got is not None:
-        if W.shape[0] == W.shape[1] and _matches(got, X @ W + b):
+        if W.shape[0] == W.shape[1] and matches(got, X @ W + b):
             hint = "this is X @ W + b; W is stored (out, in) = (H, D), so use its transpose"
-        elif _matches(got, X @ W.T) and np.any(b != 0):
+        elif matches(got, X @ W.T) and np.any(b != 0):
             hint = "the bias b is missing"
-    return _with_hint(result, hint)
+    return with_hint(result, hint)
 
 
 class LinearForwardCheck(_Check):
@@ -399,7 +365,7 @@ class LinearBackwardCheck(_Check):
             previous_dW, previous_db = dW_ref, db_ref
         for attr, original in (("W", W), ("b", b)):
             record = _field(value, f"{attr}_after")
-            if _record_problem(attr, record) is None and not _matches(_array(_value(record)), original, rtol=0.0):
+            if _record_problem(attr, record) is None and not matches(array_or_none(_value(record)), original, rtol=0.0):
                 parts.append(Comparison(self.exercise, False,
                                         f"✗ {base} {attr}: backward changed .{attr} — it only computes gradients; "
                                         f"the update belongs to train_step"))
@@ -408,53 +374,53 @@ class LinearBackwardCheck(_Check):
     @staticmethod
     def _dX(name, got_value, expected, dY, W, scale) -> Comparison:
         result = compare(name, got_value, expected, rtol=1e-10, atol=1e-12 * scale)
-        got = _array(got_value)
+        got = array_or_none(got_value)
         hint = None
         if not result.ok and got is not None:
-            if W.shape[0] == W.shape[1] and not _matches(expected, dY @ W.T) and _matches(got, dY @ W.T):
+            if W.shape[0] == W.shape[1] and not matches(expected, dY @ W.T) and matches(got, dY @ W.T):
                 hint = "this is dY @ W.T; with W stored (out, in) = (H, D), dX = dY @ W: (N, H) @ (H, D) -> (N, D)"
-            elif got.shape == expected.shape[::-1] and _matches(got, expected.T):
+            elif got.shape == expected.shape[::-1] and matches(got, expected.T):
                 hint = "dX is transposed: it has the shape of X, (N, D)"
-        return _with_hint(result, hint)
+        return with_hint(result, hint)
 
     @staticmethod
     def _dW(name, got_value, expected, X, X_first, dY, scale, previous=None) -> Comparison:
         result = compare(name, got_value, expected, rtol=1e-10, atol=1e-12 * scale)
-        got = _array(got_value)
+        got = array_or_none(got_value)
         hint = None
         N = X.shape[0]
         if not result.ok and got is not None:
-            if previous is not None and _matches(got, expected + previous, atol=1e-12 * scale):
+            if previous is not None and matches(got, expected + previous, atol=1e-12 * scale):
                 hint = ("this is the sum of this call's and the previous call's dW: backward must set "
                         "self.dW = dY.T @ X, not add to it (+=)")
-            elif _matches(got, expected.T) and not _matches(expected, expected.T):
+            elif matches(got, expected.T) and not matches(expected, expected.T):
                 hint = ("this is X.T @ dY, the gradient of W stored (in, out); in PyTorch's layout "
                         "W is (out, in) = (H, D) and dW = dY.T @ X")
-            elif N > 1 and _matches(got, expected / N) and np.any(expected != 0):
+            elif N > 1 and matches(got, expected / N) and np.any(expected != 0):
                 hint = ("dW was divided by the batch size N: dY already carries the 1/N of the mean loss, "
                         "so dW = dY.T @ X is a plain sum over the batch")
-            elif X_first is not X and _matches(got, dY.T @ X_first):
+            elif X_first is not X and matches(got, dY.T @ X_first):
                 hint = "dW uses the input of an earlier forward call; keep the latest input X in forward"
-        return _with_hint(result, hint)
+        return with_hint(result, hint)
 
     @staticmethod
     def _db(name, got_value, expected, dY, scale, previous=None) -> Comparison:
         result = compare(name, got_value, expected, rtol=1e-10, atol=1e-12 * scale)
-        got = _array(got_value)
+        got = array_or_none(got_value)
         hint = None
         N = dY.shape[0]
         if not result.ok and got is not None:
-            if previous is not None and _matches(got, expected + previous, atol=1e-12 * scale):
+            if previous is not None and matches(got, expected + previous, atol=1e-12 * scale):
                 hint = ("this is the sum of this call's and the previous call's db: backward must set "
                         "self.db = dY.sum(axis=0), not add to it (+=)")
-            elif got.shape == dY.shape and N > 1 and _matches(got, dY):
+            elif got.shape == dY.shape and N > 1 and matches(got, dY):
                 hint = "db was not summed over the batch: b is shared by all N samples, so db = dY.sum(axis=0)"
-            elif N > 1 and _matches(got, dY.mean(axis=0)) and np.any(expected != 0):
+            elif N > 1 and matches(got, dY.mean(axis=0)) and np.any(expected != 0):
                 hint = ("db is the mean over the batch; b is added to every sample, so its gradient is the sum, "
                         "dY.sum(axis=0) (dY already carries the 1/N of the mean loss)")
-            elif got.shape == (N,) and _matches(got, dY.sum(axis=1)):
+            elif got.shape == (N,) and matches(got, dY.sum(axis=1)):
                 hint = "summed over the outputs (axis=1); sum over the batch, axis=0"
-        return _with_hint(result, hint)
+        return with_hint(result, hint)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -508,7 +474,7 @@ class ReLUCheck(_Check):
         kw = case.kwargs
         steps = _steps(value, len(kw["steps"]))
         base = f"{self.exercise} [{case.label}]"
-        torch = _torch()
+        torch = torch_module()
         parts: list[Comparison] = []
         X = X_first = None
         for (method, arg), step in zip(kw["steps"], steps):
@@ -519,35 +485,35 @@ class ReLUCheck(_Check):
             if method == "forward":
                 X_first = arg if X_first is None else X_first
                 X = arg
-                expected = torch.relu(_t(X)).numpy()
+                expected = torch.relu(tensor(X)).numpy()
                 parts.append(compare(f"{base} forward", _value(record), expected, rtol=0.0, atol=0.0))
                 continue
             dY = arg
-            Xt = _t(X, True)
-            torch.relu(Xt).backward(_t(dY))
+            Xt = tensor(X, True)
+            torch.relu(Xt).backward(tensor(dY))
             expected = _np(Xt.grad)
             result = compare(f"{base} dX", _value(record), expected, rtol=0.0, atol=0.0)
-            got = _array(_value(record))
+            got = array_or_none(_value(record))
             hint = None
             if not result.ok and got is not None and got.shape == X.shape:
-                if np.any(X == 0) and _matches(got, dY * (X >= 0)):
+                if np.any(X == 0) and matches(got, dY * (X >= 0)):
                     hint = ("gradient 1 at x = 0: ReLU is not differentiable there and PyTorch uses 0; "
                             "mask with X > 0, not X >= 0")
-                elif np.any(X < 0) and _matches(got, dY):
+                elif np.any(X < 0) and matches(got, dY):
                     hint = ("no mask applied (a mask from the output, Y >= 0, is true everywhere); "
                             "the mask is X > 0, taken from the forward input")
-                elif _matches(got, dY * (dY > 0)) or _matches(got, dY * (dY >= 0)):
+                elif matches(got, dY * (dY > 0)) or matches(got, dY * (dY >= 0)):
                     hint = ("the mask was taken from the sign of the incoming gradient dY; it must come from "
                             "the forward input, X > 0")
-                elif _matches(got, dY * np.maximum(X, 0.0)):
+                elif matches(got, dY * np.maximum(X, 0.0)):
                     hint = "dY was multiplied by the output values; multiply by the 0/1 mask X > 0"
-                elif X_first is not X and X_first.shape == X.shape and _matches(got, dY * (X_first > 0)):
+                elif X_first is not X and X_first.shape == X.shape and matches(got, dY * (X_first > 0)):
                     hint = "the mask comes from an earlier forward call; keep the latest input"
-                elif _matches(got, 1.0 * (X > 0)) and not _matches(expected, 1.0 * (X > 0)):
+                elif matches(got, 1.0 * (X > 0)) and not matches(expected, 1.0 * (X > 0)):
                     hint = "backward returned the mask itself; multiply the incoming gradient by it: dY * (X > 0)"
-                elif _matches(got, -expected):
+                elif matches(got, -expected):
                     hint = "the sign is flipped"
-            parts.append(_with_hint(result, hint))
+            parts.append(with_hint(result, hint))
         return _combine(self.exercise, parts)
 
 
@@ -600,9 +566,9 @@ class MSELossCheck(_Check):
         problem = _record_problem("forward", forward)
         if problem:
             return self.fail(case, problem)
-        F = _torch().nn.functional
-        yp = _t(y_pred, True)
-        loss = F.mse_loss(yp, _t(y_true), reduction="mean")
+        F = torch_module().nn.functional
+        yp = tensor(y_pred, True)
+        loss = F.mse_loss(yp, tensor(y_true), reduction="mean")
         loss.backward()
         expected_loss, expected_grad = float(loss.detach()), _np(yp.grad)
         parts = [self._loss(f"{base} loss", _value(forward), expected_loss, y_true)]
@@ -629,30 +595,30 @@ class MSELossCheck(_Check):
                 hint = "a square root was taken (that is the RMSE)"
             elif close(expected / 2) or close(expected * 2):
                 hint = "a factor of 2: the loss itself is the plain mean of the squared errors"
-        return _with_hint(result, hint)
+        return with_hint(result, hint)
 
     @staticmethod
     def _grad(name: str, got_value: Any, expected: np.ndarray, y_pred: np.ndarray, y_true: np.ndarray) -> Comparison:
         scale = 2.0 * float(np.abs(y_pred - y_true).max()) / y_pred.size if y_pred.size else 0.0
         result = compare(name, got_value, expected, rtol=1e-10, atol=1e-14 * scale)
-        got = _array(got_value)
+        got = array_or_none(got_value)
         hint = None
         if not result.ok and got is not None and got.shape == expected.shape and np.any(expected != 0):
             n = y_pred.size
             rows = y_pred.shape[0]
             cols = n // rows if rows else 1
-            if cols > 1 and _matches(got, expected * cols):
+            if cols > 1 and matches(got, expected * cols):
                 hint = (f"this is 2/N (y_pred - y_true) with N = {rows} rows; the mean runs over all N·M = {n} "
                         f"entries, so the gradient is 2/(N M) (y_pred - y_true)")
-            elif _matches(got, expected / 2):
+            elif matches(got, expected / 2):
                 hint = "the factor 2 from the derivative of the square is missing: 2/(N M) (y_pred - y_true)"
-            elif _matches(got, -expected):
+            elif matches(got, -expected):
                 hint = "the sign is flipped: the gradient wrt y_pred is 2/(N M) (y_pred - y_true)"
-            elif n > 1 and _matches(got, expected * n):
+            elif n > 1 and matches(got, expected * n):
                 hint = "not divided by the number of entries: 2/(N M) (y_pred - y_true)"
-            elif n > 1 and _matches(got, expected * n / 2):
+            elif n > 1 and matches(got, expected * n / 2):
                 hint = "this is y_pred - y_true; the gradient of the mean is 2/(N M) (y_pred - y_true)"
-        return _with_hint(result, hint)
+        return with_hint(result, hint)
 
 
 # ----------------------------------------------------------------------------------------------
@@ -719,10 +685,10 @@ class SequentialCheck(_Check):
         else:
             problems += self._chain("forward", forward_calls, list(range(L)), [X] + outs[:-1], X)
             final = outs[-1] if L else X
-            got = _array(_value(forward))
-            if not _matches(got, final, rtol=0.0):
+            got = array_or_none(_value(forward))
+            if not matches(got, final, rtol=0.0):
                 text = f"forward returned {_describe(_value(forward))}, not the output of the last layer"
-                if L and got is not None and _matches(got, X, rtol=0.0):
+                if L and got is not None and matches(got, X, rtol=0.0):
                     text += " (it returned X unchanged)"
                 problems.append(text)
         backward = _field(value, "backward")
@@ -734,11 +700,11 @@ class SequentialCheck(_Check):
             inputs_back = [dY] + [grads[i] for i in order_back[:-1]]
             problems += self._chain("backward", backward_calls, order_back, inputs_back, dY)
             final = grads[0] if L else dY
-            got = _array(_value(backward))
-            if not _matches(got, final, rtol=0.0):
+            got = array_or_none(_value(backward))
+            if not matches(got, final, rtol=0.0):
                 text = (f"backward returned {_describe(_value(backward))}, not the gradient that the first layer's "
                         f"backward returned")
-                if L > 1 and got is not None and _matches(got, grads[-1], rtol=0.0):
+                if L > 1 and got is not None and matches(got, grads[-1], rtol=0.0):
                     text += " — likely cause: the layers were visited in forward order; go through reversed(self.layers)"
                 problems.append(text)
         if problems:
@@ -762,13 +728,13 @@ class SequentialCheck(_Check):
                 text += " — likely cause: forward must visit the layers in the order they were given"
             return [text]
         for k, (call, expected) in enumerate(zip(calls, inputs)):
-            got = _array(call[2])
-            if not _matches(got, expected, rtol=0.0):
+            got = array_or_none(call[2])
+            if not matches(got, expected, rtol=0.0):
                 text = f"layer {call[1]}'s {method} did not receive the "
                 text += ("input X" if k == 0 and method == "forward" else
                          "gradient dY" if k == 0 else
                          "previous layer's output" if method == "forward" else "next layer's gradient")
-                if k > 0 and _matches(got, first, rtol=0.0):
+                if k > 0 and matches(got, first, rtol=0.0):
                     text += (" — likely cause: every layer got the same " + ("X" if method == "forward" else "dY") +
                              "; pass each layer's result on to the next one")
                 return [text]
@@ -816,9 +782,9 @@ class TrainStepCheck(_Check):
 
     @staticmethod
     def _sgd(spec: dict, lr: float) -> tuple[np.ndarray, np.ndarray]:
-        torch = _torch()
-        W, b = _t(spec["W"], True), _t(spec["b"], True)
-        W.grad, b.grad = _t(spec["dW"]), _t(spec["db"])
+        torch = torch_module()
+        W, b = tensor(spec["W"], True), tensor(spec["b"], True)
+        W.grad, b.grad = tensor(spec["dW"]), tensor(spec["db"])
         torch.optim.SGD([W, b], lr=lr).step()
         return _np(W), _np(b)
 
@@ -872,16 +838,16 @@ class TrainStepCheck(_Check):
             raise Malformed("the received arguments are malformed")
         args = received.get("loss.forward")
         if type(args) is list and len(args) == 2:
-            a0, a1 = _array(args[0]), _array(args[1])
-            if _matches(a0, kw["y"], rtol=0.0) and _matches(a1, kw["y_pred"], rtol=0.0):
+            a0, a1 = array_or_none(args[0]), array_or_none(args[1])
+            if matches(a0, kw["y"], rtol=0.0) and matches(a1, kw["y_pred"], rtol=0.0):
                 problems.append("loss_fn.forward got (y, y_pred); the order is loss_fn.forward(y_pred, y)")
-            elif not _matches(a0, kw["y_pred"], rtol=0.0):
+            elif not matches(a0, kw["y_pred"], rtol=0.0):
                 problems.append("loss_fn.forward did not get the model's prediction as its first argument")
-            elif not _matches(a1, kw["y"], rtol=0.0):
+            elif not matches(a1, kw["y"], rtol=0.0):
                 problems.append("loss_fn.forward did not get the targets y as its second argument")
-        if "model.forward" in received and not _matches(_array(received["model.forward"]), kw["X"], rtol=0.0):
+        if "model.forward" in received and not matches(array_or_none(received["model.forward"]), kw["X"], rtol=0.0):
             problems.append("model.forward did not get X")
-        if "model.backward" in received and not _matches(_array(received["model.backward"]), kw["dY"], rtol=0.0):
+        if "model.backward" in received and not matches(array_or_none(received["model.backward"]), kw["dY"], rtol=0.0):
             problems.append("model.backward did not get the gradient that loss_fn.backward() returned")
 
         states = _field(value, "layers")
@@ -907,18 +873,18 @@ class TrainStepCheck(_Check):
                 comparison = compare(f"layer {index}.{attr}", _value(record), ref, rtol=1e-12, atol=1e-14 * scale)
                 if comparison.ok:
                     continue
-                new = _array(_value(record))
-                if _matches(new, old, rtol=0.0) and lr != 0:
+                new = array_or_none(_value(record))
+                if matches(new, old, rtol=0.0) and lr != 0:
                     text = f"layer {index}.{attr} was not updated"
                     if attr == "b":
                         text += " — likely cause: the bias was forgotten: b -= lr * db as well as W -= lr * dW"
-                elif _matches(new, old + lr * grad, rtol=1e-10):
+                elif matches(new, old + lr * grad, rtol=1e-10):
                     text = (f"layer {index}.{attr} moved up the gradient ({attr} + lr d{attr}); gradient descent "
                             f"subtracts: {attr} - lr d{attr}")
-                elif _matches(new, old - lr * stale, rtol=1e-10):
+                elif matches(new, old - lr * stale, rtol=1e-10):
                     text = (f"layer {index}.{attr} was updated with the gradient from before backward — likely "
                             f"cause: the update ran before model.backward(...); update after it")
-                elif lr != 1 and _matches(new, old - grad, rtol=1e-10):
+                elif lr != 1 and matches(new, old - grad, rtol=1e-10):
                     text = f"layer {index}.{attr} moved by the whole gradient; multiply it by lr"
                 else:
                     text = comparison.message.split(" ", 1)[1]
