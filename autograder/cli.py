@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Optional
 
 from .gradebook import GradebookError, write_gradebook
-from .hardened import ROOT, CellResult, NotebookResult, Options, grade_notebook, unsubmitted
+from .hardened import ROOT, STATUSES, CellResult, NotebookResult, Options, grade_notebook, unsubmitted
 from .notebook_spec import NotebookSpec, SpecError, assignment_specs
 from .sandbox import UNSAFE_WARNING, Limits, check_available, claim_slot
 
@@ -270,7 +270,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
         for c in r["cells"]:
             counts[c[3]] = counts.get(c[3], 0) + 1
     print(f"{len(students)} students, {len(results)} notebooks graded; graded cells: "
-          + ", ".join(f"{counts.get(s, 0)} {s}" for s in ("passed", "failed", "error", "timeout", "missing")))
+          + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES))
     print(f"results in {out}")
     failures = [f"{r['student_id']}/{r['notebook']}" for r in results if r["grader_failed"]]
     if failures:
@@ -292,7 +292,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     _init_worker()
     result = grade_notebook("you", specs[path.stem], data, options, _SLOT)
     for cell in result.cells:
-        mark = "✓" if cell.status == "passed" else "✗"
+        mark = {"passed": "✓", "partial": "◐"}.get(cell.status, "✗")
         print(f"{mark} {cell.grade_id}: {cell.status}, {cell.score:g} / {cell.max_score:g} points")
         if cell.status != "passed":
             print("    " + cell.message.replace("\n", "\n    "))

@@ -10,8 +10,9 @@
 3. For each exercise the kernel evaluates the probe (``autograder.probe``) on
    the hidden cases and hands back plain data as JSON text.
 4. This process, which never runs student code, judges that data with the
-   hidden checks (``autograder.hidden``) and awards each graded cell its
-   points, all or nothing, as nbgrader does.
+   hidden checks (``autograder.hidden``) and awards each graded cell the
+   share of its points that its groups of cases earn (``framework.score``,
+   the same rule as the stock path).
 """
 from __future__ import annotations
 
@@ -27,7 +28,10 @@ from typing import Any, Optional
 
 import nbformat
 
+from course.checks import Comparison
+
 from .hidden import checks_for
+from .hidden.framework import MESSAGE_CASES, points_of, score
 from .kernel import KernelRun, KernelStartError
 from .notebook_spec import NotebookSpec, grade_id_of
 from .probe import wire
@@ -36,9 +40,7 @@ from .probe.session import encode_request, read_reply
 from .sandbox import Limits, SandboxSpec
 
 ROOT = Path(__file__).resolve().parent.parent
-STATUSES = ("passed", "failed", "error", "timeout", "missing")
-#: how many failing cases a message lists before "... and N more"
-MESSAGE_CASES = 8
+STATUSES = ("passed", "partial", "failed", "error", "timeout", "missing")
 _ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{6,}\b")
 
 
@@ -206,60 +208,61 @@ def probe_request(check: Any, object_name: str, cases: list[Case]) -> str:
     return f'__import__("autograder_probe.session").session.probe_reply(globals(), "{encode_request(request)}")'
 
 
-def judge_exercise(check: Any, cases: list[Case], object_name: str, status: str, text: str) -> tuple[str, list[str]]:
-    """(status, message lines) of one exercise from what the kernel sent back."""
+def judge_exercise(check: Any, cases: list[Case], object_name: str, status: str,
+                   text: str) -> tuple[str, float, list[str]]:
+    """(status, fraction of the points, message lines) of one exercise from what the kernel sent back."""
     name = check.exercise
     if status == "timeout":
-        return "timeout", [f"✗ {object_name} gave no answer within the time limit on the hidden inputs "
-                           "(an infinite loop, far too slow, or an answer too large to read) and was stopped"]
+        return "timeout", 0.0, [f"✗ {object_name} gave no answer within the time limit on the hidden inputs "
+                                "(an infinite loop, far too slow, or an answer too large to read) and was stopped"]
     if status == "died":
-        return "error", [f"✗ the kernel died while running {object_name} on the hidden inputs "
-                         "(killed: out of memory, a crash or an exit)"]
+        return "error", 0.0, [f"✗ the kernel died while running {object_name} on the hidden inputs "
+                              "(killed: out of memory, a crash or an exit)"]
     if status == "error":
-        return "error", [f"✗ {object_name} could not be run on the hidden inputs: {_clean(text)[:300]}"]
+        return "error", 0.0, [f"✗ {object_name} could not be run on the hidden inputs: {_clean(text)[:300]}"]
     try:
         reply = read_reply(text)
     except wire.WireError as exc:
-        return "error", [f"✗ the result for {object_name} came back malformed ({exc}); "
-                         "did the notebook change how Python or IPython works?"]
+        return "error", 0.0, [f"✗ the result for {object_name} came back malformed ({exc}); "
+                              "did the notebook change how Python or IPython works?"]
     if not reply["found"]:
-        return "missing", [f"✗ {object_name} is not defined when the notebook has run "
-                           "(was its cell run without errors? was it renamed?)"]
+        return "missing", 0.0, [f"✗ {object_name} is not defined when the notebook has run "
+                                "(was its cell run without errors? was it renamed?)"]
     outcomes = reply["outcomes"]
     if len(outcomes) != len(cases):
-        return "error", [f"✗ the result for {object_name} came back malformed "
-                         f"({len(outcomes)} answers for {len(cases)} inputs)"]
+        return "error", 0.0, [f"✗ the result for {object_name} came back malformed "
+                              f"({len(outcomes)} answers for {len(cases)} inputs)"]
+    not_implemented = [f"✗ {name}: not implemented yet ({object_name} raises NotImplementedError)"]
     if outcomes and all(o.kind == "raised" and o.error == "NotImplementedError" for o in outcomes):
-        return "error", [f"✗ {name}: not implemented yet ({object_name} raises NotImplementedError)"]
-    failures = []
-    all_raised = True
+        return "error", 0.0, not_implemented
+    results = []
     for case, outcome in zip(cases, outcomes):
         try:
             result = check.judge(case, outcome)
-            ok, message = result.ok is True, str(result.message)
+            ok, message = result.ok is True, _clean(str(result.message))
         except Exception as exc:  # a malformed value the check did not foresee
             ok, message = False, f"✗ {name} [{case.label}]: the result is malformed ({type(exc).__name__})"
-        if not ok:
-            failures.append(_clean(message))
-            all_raised = all_raised and outcome.kind == "raised"
-    if not failures:
-        return "passed", [f"✓ {name}: all {len(cases)} hidden cases passed"]
-    if len(failures) == len(cases) and all("not implemented yet" in m for m in failures):
-        return "error", [f"✗ {name}: not implemented yet ({object_name} raises NotImplementedError)"]
-    lines = [f"hidden checks of {name}: {len(failures)} of {len(cases)} cases failed"] + failures[:MESSAGE_CASES]
-    if len(failures) > MESSAGE_CASES:
-        lines.append(f"... and {len(failures) - MESSAGE_CASES} more")
-    return ("error" if all_raised else "failed"), lines
+        results.append(Comparison(name, ok, message))
+    verdict = score(check, cases, results)
+    if verdict.passed:
+        return "passed", 1.0, verdict.lines(MESSAGE_CASES)
+    failed = [(c, o) for c, o, r in zip(cases, outcomes, results) if not r.ok]
+    if all("not implemented yet" in r.message for r in results if not r.ok) and len(failed) == len(cases):
+        return "error", 0.0, not_implemented
+    if verdict.fraction > 0:
+        return "partial", verdict.fraction, verdict.lines(MESSAGE_CASES)
+    all_raised = all(o.kind == "raised" for _, o in failed)
+    return ("error" if all_raised else "failed"), 0.0, verdict.lines(MESSAGE_CASES)
 
 
-_WORST = {"passed": 0, "failed": 1, "error": 2, "missing": 3, "timeout": 4}
+_WORST = {"passed": 0, "partial": 1, "failed": 2, "error": 3, "missing": 4, "timeout": 5}
 
 
 def grade_cells(session: _Session, spec: NotebookSpec, notes: list[str]) -> list[CellResult]:
     checks = checks_for(spec.name)
     results = []
     for cell in spec.graded:
-        statuses, lines = [], []
+        statuses, fractions, lines = [], [], []
         for exercise, object_name in cell.exercises:
             check = checks[exercise]
             cases = check.cases()
@@ -274,14 +277,15 @@ def grade_cells(session: _Session, spec: NotebookSpec, notes: list[str]) -> list
                 except KernelStartError as exc:
                     status, text = "died", ""
                     session.lost(exc)
-            verdict, message = judge_exercise(check, cases, object_name, status, text)
+            verdict, fraction, message = judge_exercise(check, cases, object_name, status, text)
             statuses.append(verdict)
+            fractions.append(fraction)
             lines += message
         status = max(statuses, key=_WORST.__getitem__)
         if status != "passed":
             lines += [f"note: {n}" for n in notes]
-        results.append(CellResult(cell.grade_id, cell.points if status == "passed" else 0.0, cell.points,
-                                  status, "\n".join(lines)))
+        earned = points_of(sum(fractions) / len(fractions), cell.points)
+        results.append(CellResult(cell.grade_id, earned, cell.points, status, "\n".join(lines)))
     return results
 
 

@@ -12,8 +12,9 @@ from pathlib import Path
 
 import nbformat
 
-#: a hidden block's call: run_hidden("<notebook>", "<exercise>", <object name>)
-RUN_HIDDEN = re.compile(r'run_hidden\(\s*"([^"]+)"\s*,\s*"([^"]+)"\s*,\s*([A-Za-z_][A-Za-z0-9_]*)\s*\)')
+#: a hidden block's call: run_hidden("<notebook>", "<exercise>", <object name>[, points=<points>])
+RUN_HIDDEN = re.compile(r'run_hidden\(\s*"([^"]+)"\s*,\s*"([^"]+)"\s*,\s*([A-Za-z_][A-Za-z0-9_]*)\s*'
+                        r'(?:,\s*points\s*=\s*([0-9.]+)\s*)?\)')
 HIDDEN_BLOCK = re.compile(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", re.S)
 
 
@@ -65,12 +66,16 @@ def read_spec(source: Path, release: Path) -> NotebookSpec:
             continue
         calls = []
         for block in HIDDEN_BLOCK.findall(cell.source):
-            for notebook, exercise, obj in RUN_HIDDEN.findall(block):
+            for notebook, exercise, obj, points in RUN_HIDDEN.findall(block):
                 if notebook != name:
                     raise SpecError(f"{source.name}: cell {meta['grade_id']} checks notebook {notebook!r}")
+                if not points or float(points) != float(meta.get("points", 0)):
+                    raise SpecError(f"{source.name}: cell {meta['grade_id']} passes points={points} to "
+                                    f"run_hidden but is worth {meta.get('points')} points")
                 calls.append((exercise, obj))
-        if not calls:
-            raise SpecError(f"{source.name}: graded cell {meta.get('grade_id')!r} has no run_hidden call")
+        if len(calls) != 1:
+            raise SpecError(f"{source.name}: graded cell {meta.get('grade_id')!r} has {len(calls)} run_hidden "
+                            "calls; it needs one, its last line (its value is the cell's partial credit)")
         graded.append(GradedCell(meta["grade_id"], float(meta.get("points", 0)), tuple(calls)))
     locked = {}
     if release.exists():

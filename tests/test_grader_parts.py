@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 
+import nbformat
 import numpy as np
 import pytest
 
@@ -123,13 +124,13 @@ def test_judging_each_way_a_reply_can_go_wrong(sse_check):
     assert judge_exercise(sse_check, cases, "sse", "timeout", "")[0] == "timeout"
     assert judge_exercise(sse_check, cases, "sse", "died", "")[0] == "error"
     assert judge_exercise(sse_check, cases, "sse", "error", "NameError: x")[0] == "error"
-    status, lines = judge_exercise(sse_check, cases, "sse", "ok", "'garbage'")
+    status, _, lines = judge_exercise(sse_check, cases, "sse", "ok", "'garbage'")
     assert status == "error" and "malformed" in lines[0]
     missing = repr(base64.b64encode(wire.dumps({"found": False, "outcomes": []}).encode()).decode())
-    status, lines = judge_exercise(sse_check, cases, "sse", "ok", missing)
+    status, _, lines = judge_exercise(sse_check, cases, "sse", "ok", missing)
     assert status == "missing" and "not defined" in lines[0]
     short = {"found": True, "outcomes": [wire.outcome_to_plain(Outcome("returned", 1.0))]}
-    status, lines = judge_exercise(sse_check, cases, "sse", "ok",
+    status, _, lines = judge_exercise(sse_check, cases, "sse", "ok",
                                    repr(base64.b64encode(wire.dumps(short).encode()).decode()))
     assert status == "error" and f"1 answers for {len(cases)} inputs" in lines[0]
 
@@ -144,10 +145,10 @@ def test_judging_right_wrong_and_unfinished_answers(sse_check, ref_sse):
     right = [sse_check.call(ref_sse, c) for c in cases]
     assert judge_exercise(sse_check, cases, "sse", "ok", _reply(right))[0] == "passed"
     wrong = [Outcome("returned", -1.0)] * len(cases)
-    status, lines = judge_exercise(sse_check, cases, "sse", "ok", _reply(wrong))
+    status, _, lines = judge_exercise(sse_check, cases, "sse", "ok", _reply(wrong))
     assert status == "failed" and lines[0].startswith("hidden checks of sse:")
     todo = [Outcome("raised", error="NotImplementedError", message="sse: replace this line")] * len(cases)
-    status, lines = judge_exercise(sse_check, cases, "sse", "ok", _reply(todo))
+    status, _, lines = judge_exercise(sse_check, cases, "sse", "ok", _reply(todo))
     assert status == "error" and lines == ["✗ sse: not implemented yet (sse raises NotImplementedError)"]
     odd = [Outcome("returned", {"weird": [1, (2,)]})] * len(cases)
     assert judge_exercise(sse_check, cases, "sse", "ok", _reply(odd))[0] == "failed"
@@ -178,8 +179,21 @@ def test_every_graded_cell_names_hidden_checks_that_exist():
 
 
 def test_the_hidden_block_pattern_reads_only_bare_names():
-    assert RUN_HIDDEN.findall('run_hidden("01", "sse", sse)') == [("01", "sse", "sse")]
-    assert RUN_HIDDEN.findall('run_hidden("01", "sse", make())') == []
+    assert RUN_HIDDEN.findall('run_hidden("01", "sse", sse, points=2)') == [("01", "sse", "sse", "2")]
+    assert RUN_HIDDEN.findall('run_hidden("01", "sse", sse)') == [("01", "sse", "sse", "")]
+    assert RUN_HIDDEN.findall('run_hidden("01", "sse", make(), points=2)') == []
+
+
+def test_a_cell_whose_points_disagree_with_its_hidden_call_is_refused(tmp_path):
+    from autograder.notebook_spec import SpecError, read_spec
+
+    nb = nbformat.read(SOURCE / f"{NB}.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "test_sse":
+            cell.source = cell.source.replace("sse, points=1)", "sse, points=3)")
+    nbformat.write(nb, tmp_path / f"{NB}.ipynb")
+    with pytest.raises(SpecError, match="points=3"):
+        read_spec(tmp_path / f"{NB}.ipynb", tmp_path / "missing.ipynb")
 
 
 # ----------------------------------------------------------------------------------------------

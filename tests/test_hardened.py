@@ -28,6 +28,7 @@ from adversarial import ALL_CELLS, ATTACKERS, LINGER_MARKS, NB
 from autograder.notebook_spec import assignment_specs
 from autograder.sandbox import BASE_UID, check_available
 from notebooks import ASSIGNMENT, RELEASE, ROOT, SOURCE, run_nbgrader
+from students import CAROL_NOTEBOOK, carol_points, write_carol
 
 #: short limits so that the attacks that loop cost seconds, not minutes
 LIMITS = ["--cell-timeout", "10", "--probe-timeout", "10", "--timeout", "120", "--quiet"]
@@ -219,6 +220,7 @@ def small(tmp_path_factory, attack):
     submissions = base / "submissions"
     shutil.copytree(SOURCE, submissions / "alice")
     shutil.copytree(RELEASE, submissions / "bob" / ASSIGNMENT, ignore=shutil.ignore_patterns("course", "*.txt"))
+    write_carol(submissions / "carol")
     for student in SMALL[2:]:
         shutil.copytree(attack["submissions"] / student, submissions / student)
     course = base / "course"  # a scratch nbgrader course, for the gradebook
@@ -247,6 +249,19 @@ def test_solutions_score_full_marks_and_the_release_zero(small):
     _, details = read_csv(small["runs"]["one"] / "details.csv")
     bob = [r for r in details if r["student_id"] == "bob"]
     assert all(r["status"] == "error" and "not implemented" in r["message"] for r in bob), bob[:3]
+
+
+def test_partial_credit_by_groups_same_as_the_stock_path(small):
+    """carol gets, cell by cell, the points tests/test_nbgrader_roundtrip.py sees stock nbgrader give her."""
+    _, details = read_csv(small["runs"]["one"] / "details.csv")
+    carol = {r["grade_id"]: r for r in details if r["student_id"] == "carol"
+             and r["notebook"] == CAROL_NOTEBOOK[:-len(".ipynb")]}
+    assert {g: float(r["score"]) for g, r in carol.items()} == pytest.approx(carol_points())
+    edge = carol["test_linear_forward"]
+    assert edge["status"] == "partial", edge
+    assert "✓ main behaviour" in edge["message"] and "✗ edge cases" in edge["message"], edge["message"]
+    assert "no input features D = 0" in edge["message"], edge["message"]
+    assert carol["test_sse"]["status"] == "failed" and "this is the mean" in carol["test_sse"]["message"]
 
 
 def test_two_workers_give_the_same_files_as_one(small):

@@ -61,7 +61,7 @@ def test_notebook_test_cells_call_the_hidden_checks_by_name():
             lines = block.group(1).strip().splitlines()
             assert lines[0] == "from autograder.hidden import run_hidden"
             for line in lines[1:]:
-                match = re.fullmatch(rf'run_hidden\("{NB}", "(\w+)", ([A-Za-z_]\w*)\)', line)
+                match = re.fullmatch(rf'run_hidden\("{NB}", "(\w+)", ([A-Za-z_]\w*), points=\d+\)', line)
                 assert match, line
                 assert CHECK_OBJECT[match.group(1)] == match.group(2)
                 calls.add(match.group(1))

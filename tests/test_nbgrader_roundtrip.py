@@ -1,8 +1,8 @@
 """Stock nbgrader, end to end, in a scratch copy of the course.
 
 The source notebooks submitted as one student earn full marks; the untouched
-release submitted as another earns zero; a submission with two mistakes loses
-exactly the points of the exercises those mistakes break.
+release submitted as another earns zero; carol's mistakes (``students.py``)
+lose exactly the points they break, partial credit included.
 """
 from __future__ import annotations
 
@@ -13,18 +13,7 @@ import nbformat
 import pytest
 
 from notebooks import ASSIGNMENT, RELEASE, ROOT, SOURCE, is_graded, run_nbgrader, source_notebooks
-
-
-#: carol's two mistakes in notebook 01: the ones column last, and an sse that averages.
-#: They break add_bias_column, perceptron_forward (which calls it) and sse.
-CAROL_EDITS = {
-    "add_bias_column": ("np.concatenate([ones, X], axis=1)", "np.concatenate([X, ones], axis=1)"),
-    "sse_mse": ("return float(np.sum((y_true - y_pred) ** 2))", "return float(np.mean((y_true - y_pred) ** 2))"),
-}
-CAROL_LOSES = ("test_add_bias_column", "test_perceptron_forward", "test_sse")
-
-
-CAROL_NOTEBOOK = "01_tensors_and_shapes.ipynb"  # the only notebook carol hands in
+from students import CAROL_NOTEBOOK, carol_points, write_carol
 
 
 def points_of(notebook: str, grade_ids=None) -> float:
@@ -34,17 +23,6 @@ def points_of(notebook: str, grade_ids=None) -> float:
         for cell in nbformat.read(SOURCE / notebook, as_version=4).cells
         if is_graded(cell) and (grade_ids is None or cell.metadata["nbgrader"]["grade_id"] in grade_ids)
     )
-
-
-def write_carol(folder) -> None:
-    folder.mkdir(parents=True)
-    nb = nbformat.read(SOURCE / CAROL_NOTEBOOK, as_version=4)
-    for cell in nb.cells:
-        edit = CAROL_EDITS.get(cell.get("metadata", {}).get("nbgrader", {}).get("grade_id"))
-        if edit:
-            assert cell.source.count(edit[0]) == 1, f"the solution changed; update CAROL_EDITS: {edit[0]!r}"
-            cell.source = cell.source.replace(*edit)
-    nbformat.write(nb, folder / CAROL_NOTEBOOK)
 
 
 def write_mallory(folder) -> None:
@@ -108,11 +86,23 @@ def test_untouched_release_gets_zero(grades):
     assert float(bob["score"]) == 0, bob
 
 
-def test_two_mistakes_lose_exactly_the_points_they_break(grades):
+def test_mistakes_lose_exactly_the_points_they_break(grades):
+    """Broken main behaviours cost the whole cell; an edge-case slip costs its group's share."""
     carol = grades["carol"]
-    lost = points_of(CAROL_NOTEBOOK, CAROL_LOSES)
-    assert lost > 0
-    assert float(carol["score"]) == points_of(CAROL_NOTEBOOK) - lost, carol
+    expected = carol_points()
+    assert 0 < sum(expected.values()) < points_of(CAROL_NOTEBOOK)
+    assert float(carol["score"]) == pytest.approx(sum(expected.values())), carol
+
+
+def test_partial_credit_reaches_the_gradebook_cell_by_cell(graded_course):
+    """nbgrader reads the hidden run's value (the points earned) as the cell's partial credit."""
+    from nbgrader.api import Gradebook
+
+    course, _ = graded_course
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gb:
+        sub = gb.find_submission_notebook(CAROL_NOTEBOOK[:-len(".ipynb")], ASSIGNMENT, "carol")
+        got = {grade.name: grade.score for grade in sub.grades if grade.name in carol_points()}
+    assert got == pytest.approx(carol_points())
 
 
 def test_feedback_is_written_and_names_the_missing_work(graded_course):

@@ -25,7 +25,7 @@ from course.checks import (
     format_shape,
 )
 
-from .framework import Case, HiddenCheck, Outcome, by_exercise, outcome_failure
+from .framework import EDGE, ERRORS, MAIN, Case, HiddenCheck, Outcome, by_exercise, grouped, outcome_failure
 from .judging import array_or_none, matches, tensor, torch_module, with_hint
 
 NOTEBOOK = "01_tensors_and_shapes"
@@ -126,7 +126,11 @@ class BroadcastShapeCheck(HiddenCheck):
             ("must fail after a compatible axis: (6, 5) with (7, 1)", (6, 5), (7, 1)),
             ("must fail, huge sizes: (2**40,) with (2**30,)", (2**40,), (2**30,)),
         ]
-        cases = [Case(label, (a, b)) for label, a, b in fixed]
+        main, edge, errors = [], [], []
+        for label, a, b in fixed:
+            group = errors if label.startswith("must fail") else edge if (
+                0 in a + b or len(a) * len(b) == 0 or label.startswith("huge")) else main
+            group.append(Case(label, (a, b)))
         rng = np.random.default_rng(20_101)
         sizes = [0, 1, 1, 2, 3, 4, 5, 7]
         for k in range(24):
@@ -143,8 +147,9 @@ class BroadcastShapeCheck(HiddenCheck):
                 p, q = (int(v) for v in rng.choice([0, 2, 3, 5, 6], size=2, replace=False))
                 a[axis], b[axis] = p, q
             kind = "clashing" if clash else "compatible"
-            cases.append(Case(f"random {kind} shapes #{k} (ranks {len(a)} and {len(b)})", (tuple(a), tuple(b))))
-        return cases
+            (errors if clash else main).append(
+                Case(f"random {kind} shapes #{k} (ranks {len(a)} and {len(b)})", (tuple(a), tuple(b))))
+        return grouped(main, edge, errors)
 
     probe = "nb01.broadcast_shape"
 
@@ -217,16 +222,17 @@ class AddBiasColumnCheck(HiddenCheck):
         from course.data import perceptron_batch
 
         rng = np.random.default_rng(20_102)
-        return [
+        return grouped(main=[
             Case("the 7-sample perceptron batch", (perceptron_batch().X,)),
-            Case("batch of one (1, D)", (rng.standard_normal((1, 5)),)),
             Case("random batch (N, D) = (50, 17)", (rng.standard_normal((50, 17)),)),
             Case("one feature (N, 1)", (rng.standard_normal((9, 1)),)),
+        ], edge=[
+            Case("batch of one (1, D)", (rng.standard_normal((1, 5)),)),
             Case("empty batch N = 0", (np.zeros((0, 3)),)),
             Case("no features D = 0", (np.zeros((4, 0)),)),
             Case("large values ~1e150", (1e150 * rng.standard_normal((3, 2)),)),
             Case("tiny values ~1e-150", (1e-150 * rng.standard_normal((3, 2)),)),
-        ]
+        ])
 
     def judge(self, case: Case, outcome: Outcome) -> Comparison:
         name = _name(self, case)
@@ -270,17 +276,18 @@ class PerceptronForwardCheck(HiddenCheck):
                 W[0, 0] = bias
             return Case(label, (X, W))
 
-        return [
+        return grouped(main=[
             Case("the 7-sample perceptron batch", (batch.X, batch.W)),
-            case("batch of one (1, D)", 1, 4, bias=0.75),
             case("random batch (N, D) = (40, 8)", 40, 8, bias=0.5),
             case("many negative pre-activations (bias -1)", 25, 5, bias=-1.0),
             case("one feature D = 1", 12, 1, bias=0.3),
+        ], edge=[
+            case("batch of one (1, D)", 1, 4, bias=0.75),
             case("no features D = 0 (bias only)", 6, 0, bias=0.8),
             case("empty batch N = 0", 0, 3),
             case("large values ~1e150", 5, 3, scale=1e150, bias=0.0),
             case("tiny values ~1e-150", 5, 3, scale=1e-150, bias=0.0),
-        ]
+        ])
 
     def judge(self, case: Case, outcome: Outcome) -> Comparison:
         name = _name(self, case)
@@ -321,6 +328,7 @@ class _SquaredErrorCheck(HiddenCheck):
 
     reduction = "sum"
     seed = 0
+    weights = {MAIN: 0.6, EDGE: 0.1, ERRORS: 0.3}
 
     def cases(self) -> list[Case]:
         from course.data import perceptron_batch
@@ -330,15 +338,20 @@ class _SquaredErrorCheck(HiddenCheck):
         X_aug = np.hstack([np.ones((7, 1)), batch.X])
         y_hat = np.maximum(X_aug @ batch.W.T, 0.0)
         r = rng.standard_normal
-        cases = [
+        main = [
             Case("the 7-sample perceptron batch (N, 1)", (batch.y_true, y_hat)),
             Case("column vectors (N, 1), N = 50", (r((50, 1)), r((50, 1)))),
             Case("flat vectors (N,), N = 33", (r(33), r(33))),
             Case("several outputs (N, C) = (20, 4)", (r((20, 4)), r((20, 4)))),
-            Case("batch of one (1, 1)", (r((1, 1)), r((1, 1)))),
             Case("identical arrays (loss 0)", (lambda a: (a, a.copy()))(r((6, 2)))),
+        ]
+        edge = [
+            Case("batch of one (1, 1)", (r((1, 1)), r((1, 1)))),
             Case("large values ~1e150", (1e150 * r((6, 1)), 1e150 * r((6, 1)))),
             Case("tiny values ~1e-150", (1e-150 * r((8, 1)), 1e-150 * r((8, 1)))),
+        ]
+        # the (N,) vs (N, 1) trap is half the lesson: its errors weigh more than usual
+        errors = [
             Case("must raise: (N,) against (N, 1), N = 5", (r(5), r((5, 1)))),
             Case("must raise: (N, 1) against (N,), N = 5", (r((5, 1)), r(5))),
             Case("must raise: (N, 1) against (1, N), N = 4", (r((4, 1)), r((1, 4)))),
@@ -346,8 +359,8 @@ class _SquaredErrorCheck(HiddenCheck):
             Case("must raise: (3,) against (4,)", (r(3), r(4))),
         ]
         if self.reduction == "sum":  # the mean of no numbers is undefined
-            cases.insert(6, Case("empty batch N = 0", (np.zeros((0, 1)), np.zeros((0, 1)))))
-        return cases
+            edge.append(Case("empty batch N = 0", (np.zeros((0, 1)), np.zeros((0, 1)))))
+        return grouped(main, edge, errors)
 
     def _reference(self, y_true: np.ndarray, y_pred: np.ndarray) -> float:
         torch = torch_module()
@@ -423,20 +436,21 @@ class LinearForwardCheck(HiddenCheck):
         def case(label: str, lead: tuple, D: int, H: int, *, scale: float = 1.0) -> Case:
             return Case(label, (scale * r((*lead, D)), r((H, D)), scale * r(H)))
 
-        return [
+        return grouped(main=[
             case("one sample, no batch axis: x (D,)", (), 5, 3),
             case("a batch (N, D) = (8, 6), H = 4", (8,), 6, 4),
-            case("batch of one (1, D)", (1,), 7, 2),
             case("sequences (N, T, D) = (4, 7, 5), H = 3", (4, 7), 5, 3),
             case("three leading axes (2, 3, 4, D)", (2, 3, 4), 6, 5),
             case("square weights H = D = 4", (6,), 4, 4),
             case("one output H = 1", (10,), 3, 1),
             case("wide layer (N, D) = (64, 256), H = 128", (64,), 256, 128),
+        ], edge=[
+            case("batch of one (1, D)", (1,), 7, 2),
             case("empty batch N = 0", (0,), 5, 3),
             case("no input features D = 0 (output is b)", (4,), 0, 3),
             case("large values ~1e150", (5,), 4, 3, scale=1e150),
             case("tiny values ~1e-150", (5,), 4, 3, scale=1e-150),
-        ]
+        ])
 
     def judge(self, case: Case, outcome: Outcome) -> Comparison:
         name = _name(self, case)
@@ -479,21 +493,22 @@ class PairwiseSqDistancesCheck(HiddenCheck):
         r = rng.standard_normal
         A_dup = r((6, 3))
         B_dup = np.vstack([r((2, 3)), A_dup[[4, 1]], r((3, 3))])
-        return [
+        return grouped(main=[
             Case("small sets (M, D) = (3, 2), (N, D) = (4, 2)", (r((3, 2)), r((4, 2)))),
             Case("equal set sizes M = N = 5", (r((5, 3)), r((5, 3)))),
-            Case("one point each (1, D)", (r((1, 4)), r((1, 4)))),
             Case("one query against many (1, D), (20, D)", (r((1, 3)), r((20, 3)))),
             Case("one feature D = 1", (r((7, 1)), r((4, 1)))),
             Case("many features D = 64", (r((10, 64)), r((12, 64)))),
             Case("points that appear in both sets (distance 0)", (A_dup, B_dup)),
             Case("far from the origin (offset 1e4)", (1e4 + r((8, 3)), 1e4 + r((9, 3)))),
+        ], edge=[
+            Case("one point each (1, D)", (r((1, 4)), r((1, 4)))),
             Case("no features D = 0", (np.zeros((3, 0)), np.zeros((4, 0)))),
             Case("first set empty M = 0", (np.zeros((0, 3)), r((4, 3)))),
             Case("second set empty N = 0", (r((4, 3)), np.zeros((0, 3)))),
             Case("large values ~1e150", (1e150 * r((4, 3)), 1e150 * r((5, 3)))),
             Case("tiny values ~1e-150", (1e-150 * r((4, 3)), 1e-150 * r((5, 3)))),
-        ]
+        ])
 
     def judge(self, case: Case, outcome: Outcome) -> Comparison:
         name = _name(self, case)

@@ -23,7 +23,7 @@ import numpy as np
 
 from course.checks import Comparison, compare
 
-from .framework import Case, HiddenCheck, Outcome, by_exercise, outcome_failure
+from .framework import grouped, Case, HiddenCheck, Outcome, by_exercise, outcome_failure
 from .judging import torch_module
 
 NOTEBOOK = "02_autograd"
@@ -35,6 +35,25 @@ def _fail(name: str, text: str) -> Comparison:
 
 def _num(v: float) -> str:
     return f"{v:.6g}"
+
+
+def _pair(expected: float, got: float) -> tuple[str, str]:
+    """expected and got, with as many digits as it takes to tell them apart (up to 17)."""
+    for digits in (6, 10, 17):
+        e, g = f"{expected:.{digits}g}", f"{got:.{digits}g}"
+        if e != g:
+            break
+    return e, g
+
+
+def _float32_hint(expected: float, got: float) -> Optional[str]:
+    """A likely cause when got is expected rounded to single precision."""
+    if not (math.isfinite(expected) and math.isfinite(got)) or got == expected:
+        return None
+    if abs(got - expected) <= 2 ** -20 * abs(expected):
+        return ("the numbers are kept in single precision (float32, e.g. np.float32 or a torch tensor): "
+                "keep .data and .grad as Python floats (double precision)")
+    return None
 
 
 def _close(got: float, expected: float, scale: float = 1.0) -> bool:
@@ -319,8 +338,8 @@ def _forward_hint(ref: _Reference, k: int, got: float) -> Optional[str]:
 
         if op in ("sub", "div", "pow"):
             a, b = vals
-            swapped = {"sub": b - a, "div": b / a if a else math.inf,
-                       "pow": b ** a if b > 0 else math.nan}[op]
+            swapped = {"sub": lambda: b - a, "div": lambda: b / a if a else math.inf,
+                       "pow": lambda: b ** a if b > 0 else math.nan}[op]()
             if same(swapped) and not same(ref.data[k]):
                 return f"the operands are swapped: {_SYMBOL[op]} must compute self {_SYMBOL[op]} other"
         if op == "sub" and same(vals[0] + vals[1]):
@@ -330,7 +349,8 @@ def _forward_hint(ref: _Reference, k: int, got: float) -> Optional[str]:
         if op in ("rsub_const", "rdiv_const", "rpow_const"):
             c, (v,) = float(step[1]), vals
             base = op[1:-6]
-            swapped = {"sub": v - c, "div": v / c, "pow": v ** c if v > 0 else math.nan}[base]
+            swapped = {"sub": lambda: v - c, "div": lambda: v / c if c else math.inf,
+                       "pow": lambda: v ** c if v > 0 else math.nan}[base]()
             if same(swapped):
                 return (f"{_method(step)} computed self {_SYMBOL[base]} other; with the number on the left "
                         f"it must compute other {_SYMBOL[base]} self")
@@ -505,8 +525,9 @@ def judge_program(check: HiddenCheck, case: Case, outcome: Outcome) -> Compariso
             return _fail(name, f"{expr}: the probe returned {type(got).__name__} for .data, not a number")
         if not _close(float(got), ref.data[k], 1.0):
             method = _method(tuple(program[k]))
-            text = f"forward of {expr} (Value.{method}): expected {_num(ref.data[k])}, got {_num(float(got))}"
-            hint = _forward_hint(ref, k, float(got))
+            e, g = _pair(ref.data[k], float(got))
+            text = f"forward of {expr} (Value.{method}): expected {e}, got {g}"
+            hint = _float32_hint(ref.data[k], float(got)) or _forward_hint(ref, k, float(got))
             return _fail(name, text + (f" — likely cause: {hint}" if hint else ""))
     # gradients
     for k in range(n):
@@ -535,8 +556,12 @@ def judge_program(check: HiddenCheck, case: Case, outcome: Outcome) -> Compariso
         return _fail(name, f"the output {ref.names[out]} should have grad 1.0 after backward(), got {_num(got)}")
     i = max(wrong)
     expected, got = ref.grad[i], got_grads[i]
-    text = (f"grad of {ref.names[i]}: expected {_num(expected)}, got {_num(got)}"
+    e, g = _pair(expected, got)
+    text = (f"grad of {ref.names[i]}: expected {e}, got {g}"
             + (f" ({len(wrong)} nodes wrong)" if len(wrong) > 1 else ""))
+    single = _float32_hint(expected, got)
+    if single:
+        return _fail(name, f"{text} — likely cause: {single}")
     if i not in ref.reachable() and got != 0.0:
         return _fail(name, text + f" — likely cause: {ref.names[i]} does not lead to the output, so it must keep "
                                   "grad 0.0 (visit only the nodes the output depends on)")
@@ -643,6 +668,7 @@ class ValueArithmeticCheck(_ValueCheck):
             ("unary minus and v ** k for k = 2, -1, 0.5, 3",
              _leaves(3.0) + [("neg", 0), ("pow_const", 0, 2), ("pow_const", 0, -1), ("pow_const", 0, 0.5), ("pow_const", 0, 3.0)]),
             ("a Value used twice: a * a, a - a, a / a", _leaves(-1.25) + [("mul", 0, 0), ("sub", 0, 0), ("div", 0, 0)]),
+            ("a Value added to itself: a + a", _leaves(0.75) + [("add", 0, 0)]),
             ("a chain: ((a * b + 1) / c - a) ** 2",
              _leaves(0.5, 4.0, -2.0) + [("mul", 0, 1), ("add_const", 3, 1.0), ("div", 4, 2), ("sub", 5, 0), ("pow_const", 6, 2)]),
             ("zero and negative values", _leaves(0.0, -2.0) + [("add", 0, 1), ("mul", 0, 1), ("div", 0, 1), ("rsub_const", 0.0, 1)]),
@@ -707,7 +733,6 @@ class ValueFunctionsCheck(_ValueCheck):
             ("sigmoid of -3", _leaves(-3.0) + [("sigmoid", 0)]),
             ("relu of a positive value", _leaves(1.3) + [("relu", 0)]),
             ("relu of a negative value", _leaves(-1.3) + [("relu", 0)]),
-            ("relu at exactly 0", _leaves(0.0) + [("relu", 0)]),
             ("v ** w with a Value exponent", _leaves(1.5, 2.5) + [("pow", 0, 1)]),
             ("v ** w with a base below 1", _leaves(0.4, -1.5) + [("pow", 0, 1)]),
             ("2 ** w", _leaves(1.5) + [("rpow_const", 2.0, 0)]),
@@ -722,10 +747,19 @@ class ValueFunctionsCheck(_ValueCheck):
                  (_leaves(0.8, -1.2, 0.3) + [("mul", 0, 1), ("add", 3, 2), ("sigmoid", 4), ("log", 5), ("neg", 6)], True)),
             Case("exp and log undo each other: log(exp(a) * b)",
                  (_leaves(0.3, 2.5) + [("exp", 0), ("mul", 2, 1), ("log", 3)], True)),
-            Case("relu of a sum that is exactly 0", (_leaves(1.5, -1.5) + [("add", 0, 1), ("relu", 2), ("mul_const", 3, 2.0)], True)),
             Case("a softplus: log(1 + exp(x))", (_leaves(-0.4) + [("exp", 0), ("radd_const", 1.0, 1), ("log", 2)], True)),
         ]
-        return cases
+        edge = [Case(f"{label}, times u", (_with_upstream(program), True)) for label, program in [
+            ("relu at exactly 0", _leaves(0.0) + [("relu", 0)]),
+            ("sigmoid of -800 (1 + exp(800) overflows: use the stable form)", _leaves(-800.0) + [("sigmoid", 0)]),
+            ("sigmoid of 800", _leaves(800.0) + [("sigmoid", 0)]),
+            ("tanh of 30 (saturated)", _leaves(30.0) + [("tanh", 0)]),
+            ("v ** 0 at v = 0 (gradient 0, like PyTorch)", _leaves(0.0) + [("pow_const", 0, 0)]),
+            ("v ** 2 at v = 0", _leaves(0.0) + [("pow_const", 0, 2)]),
+        ]]
+        edge.append(Case("relu of a sum that is exactly 0",
+                         (_leaves(1.5, -1.5) + [("add", 0, 1), ("relu", 2), ("mul_const", 3, 2.0)], True)))
+        return grouped(cases, edge)
 
 
 class ValueAccumulationCheck(_ValueCheck):

@@ -19,7 +19,7 @@ import numpy as np
 
 from course.checks import Comparison, as_array, compare, compare_scalar, format_shape
 
-from .framework import Case, HiddenCheck, Outcome, by_exercise, outcome_failure
+from .framework import Case, grouped, HiddenCheck, Outcome, by_exercise, outcome_failure
 from .judging import array_or_none, matches, tensor, torch_module, with_hint
 
 NOTEBOOK = "03_manual_backprop"
@@ -51,7 +51,11 @@ def _record_problem(what: str, record: Any) -> Optional[str]:
         error, message = str(record.get("error", "")), str(record.get("message", ""))
         if error == "NotImplementedError":
             return f"{what}: not implemented yet"
-        return f"{what} raised {error}: {message}"
+        text = f"{what} raised {error}: {message}"
+        if "cannot reshape array of size 0" in message and ("-1" in message or "newaxis" in message):
+            text += (" — likely cause: on an empty batch (N = 0) reshape(N, -1) cannot work out the -1; "
+                     "X is already (N, D): use it as it is (or reshape(N, D))")
+        return text
     if record["kind"] == "unsupported":
         return f"{what}: {record.get('message', '')}; it must be a NumPy array or a number"
     return None
@@ -276,17 +280,18 @@ class LinearForwardCheck(_Check):
 
     def cases(self) -> list[Case]:
         rng = np.random.default_rng(30_201)
-        return [
+        return grouped(main=[
             _linear_case("a batch (N, D) = (8, 5), H = 3", rng, 8, 5, 3, steps="f"),
-            _linear_case("batch of one (1, D)", rng, 1, 4, 2, steps="f"),
             _linear_case("square weights H = D = 4", rng, 6, 4, 4, steps="f"),
             _linear_case("one input and one output D = H = 1", rng, 5, 1, 1, steps="f"),
             _linear_case("wide layer (N, D) = (32, 64), H = 16", rng, 32, 64, 16, steps="f"),
+            _linear_case("two forward calls in a row", rng, 4, 3, 5, steps="ff"),
+        ], edge=[
+            _linear_case("batch of one (1, D)", rng, 1, 4, 2, steps="f"),
             _linear_case("empty batch N = 0", rng, 0, 3, 2, steps="f"),
             _linear_case("large inputs ~1e150", rng, 5, 3, 2, x_scale=1e150, steps="f"),
             _linear_case("tiny inputs ~1e-150", rng, 5, 3, 2, x_scale=1e-150, steps="f"),
-            _linear_case("two forward calls in a row", rng, 4, 3, 5, steps="ff"),
-        ]
+        ])
 
     def judge_value(self, case: Case, value: Any) -> Comparison:
         kw = case.kwargs
@@ -304,19 +309,20 @@ class LinearBackwardCheck(_Check):
 
     def cases(self) -> list[Case]:
         rng = np.random.default_rng(30_301)
-        return [
+        return grouped(main=[
             _linear_case("a batch (N, D) = (8, 5), H = 3", rng, 8, 5, 3),
-            _linear_case("batch of one (1, D)", rng, 1, 4, 2),
             _linear_case("square weights H = D = 4", rng, 6, 4, 4),
             _linear_case("one output H = 1", rng, 16, 7, 1),
             _linear_case("one input D = 1", rng, 9, 1, 3),
             _linear_case("more outputs than inputs (N, D) = (10, 2), H = 6", rng, 10, 2, 6),
+            _linear_case("two forward calls, then backward: the latest input counts", rng, 6, 3, 2, steps="ffb"),
+            _linear_case("backward twice: the gradients are set, not added up", rng, 5, 4, 3, steps="fbb"),
+        ], edge=[
+            _linear_case("batch of one (1, D)", rng, 1, 4, 2),
             _linear_case("empty batch N = 0", rng, 0, 3, 2),
             _linear_case("large gradients ~1e150", rng, 5, 3, 2, g_scale=1e150),
             _linear_case("tiny inputs and gradients ~1e-150", rng, 5, 3, 2, x_scale=1e-150, g_scale=1e-150),
-            _linear_case("two forward calls, then backward: the latest input counts", rng, 6, 3, 2, steps="ffb"),
-            _linear_case("backward twice: the gradients are set, not added up", rng, 5, 4, 3, steps="fbb"),
-        ]
+        ])
 
     def judge_value(self, case: Case, value: Any) -> Comparison:
         kw = case.kwargs
@@ -457,18 +463,19 @@ class ReLUCheck(_Check):
         def case(label: str, shape: tuple, **kw) -> Case:
             return Case(label, kwargs={"steps": _relu_steps(rng, shape, **kw)})
 
-        return [
+        return grouped(main=[
             case("a batch (N, H) = (6, 5) with exact zeros", (6, 5)),
-            case("batch of one (1, H)", (1, 7)),
             case("a flat vector (H,)", (9,)),
             case("three axes (N, T, H) = (2, 3, 4)", (2, 3, 4)),
             case("all inputs negative (every unit dead)", (5, 3), kind="negative"),
             case("all inputs positive", (5, 3), kind="positive"),
+            case("two forward calls, then backward: the latest input counts", (4, 5), steps="ffb"),
+        ], edge=[
+            case("batch of one (1, H)", (1, 7)),
             case("empty batch N = 0", (0, 4)),
             case("large values ~1e300", (4, 4), scale=1e300),
             case("tiny values ~1e-300", (4, 4), scale=1e-300),
-            case("two forward calls, then backward: the latest input counts", (4, 5), steps="ffb"),
-        ]
+        ])
 
     def judge_value(self, case: Case, value: Any) -> Comparison:
         kw = case.kwargs
@@ -533,19 +540,21 @@ class MSELossCheck(_Check):
             return Case(label, kwargs={"y_pred": y_pred, "y_true": y_true})
 
         same = r((6, 2))
-        return [
+        return grouped(main=[
             case("a column (N, 1), N = 10", r((10, 1)), r((10, 1))),
-            case("several outputs (N, M) = (8, 3)", r((8, 3)), r((8, 3))),
-            case("several outputs (N, M) = (5, 4)", r((5, 4)), r((5, 4))),
+            case("several outputs (N, C) = (8, 3)", r((8, 3)), r((8, 3))),
+            case("several outputs (N, C) = (5, 4)", r((5, 4)), r((5, 4))),
             case("a flat vector (N,), N = 12", r(12), r(12)),
+            case("perfect predictions (loss 0)", same.copy(), same.copy()),
+        ], edge=[
             case("batch of one (1, 1)", r((1, 1)), r((1, 1))),
             case("batch of one with 5 outputs (1, 5)", r((1, 5)), r((1, 5))),
-            case("perfect predictions (loss 0)", same.copy(), same.copy()),
             case("large values ~1e100", 1e100 * r((4, 2)), 1e100 * r((4, 2))),
             case("tiny values ~1e-100", 1e-100 * r((4, 2)), 1e-100 * r((4, 2))),
+        ], errors=[
             case("must raise: (N,) against (N, 1), N = 5", r(5), r((5, 1))),
             case("must raise: (N, 2) against (N, 1), N = 3", r((3, 2)), r((3, 1))),
-        ]
+        ])
 
     def judge_value(self, case: Case, value: Any) -> Comparison:
         y_pred, y_true = case.kwargs["y_pred"], case.kwargs["y_true"]

@@ -31,6 +31,8 @@ class Case:
     label: str
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
+    #: the group of cases it belongs to, for partial credit (the judge's business: not sent to the probe)
+    group: str = "main behaviour"
 
 
 @dataclass(frozen=True)
