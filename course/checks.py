@@ -644,8 +644,12 @@ def _value_hints(g, e, rtol, atol, *, src="float64", max_rel=None, plain_rtol=No
     hints = []
     with np.errstate(all="ignore"):
         finite_e = np.isfinite(e)
+        low = src in _LOW_PRECISION and src != "float64"
         for test, word, cause in ((np.isnan, "NaN", "an unstable exp/log or a 0/0?"),
                                   (np.isinf, "inf", "an overflowing exp or a division by 0?")):
+            if low:  # the likelier cause: the range of the low precision, not the formula
+                cause = (f"got {src} values, which overflow beyond {float(np.finfo(src).max):.3g} (float64 goes "
+                         "to 1.8e308): compute in float64")
             mask = test(g) & finite_e
             if mask.any():
                 more = int(mask.sum()) - 1
@@ -748,11 +752,12 @@ def assert_shape(name: str, got, expected_shape) -> None:
 
 
 def compare_scalar(name: str, got, expected, *, rtol: float = 1e-7, atol: float = 1e-9) -> Comparison:
-    """Compare an untrusted real scalar (Python int/float or NumPy scalar; not bool, not an array)."""
+    """Compare an untrusted real scalar: a Python int/float, a NumPy scalar, or a 0-d array or tensor
+    (not a bool, not an array with axes)."""
     name = str(name)
     exp = float(expected)
     try:
-        val = _real_scalar(got, allow_0d=False)
+        val = _real_scalar(got, allow_0d=True)
     except _Reject as r:
         return Comparison(name, False, _line(_BAD, name, r.reason))
     g, e = np.array(val), np.array(exp)

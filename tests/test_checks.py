@@ -696,7 +696,7 @@ def test_torch_tensors_are_read_by_their_data():
             return True
 
     assert not checks.compare("dW", torch.zeros(3, 4).as_subclass(LyingTensor), E34).ok
-    assert checks.compare_scalar("loss", torch.tensor(2.0), 2.0).message.endswith("e.g. value.item()")
+    assert checks.compare_scalar("loss", torch.tensor([2.0]), 2.0).message.endswith("e.g. value.item()")
     assert checks.compare_scalar("loss", torch.ones(3), 2.0).message.endswith(
         "returned a tensor of shape (3,); return one number as a Python float, not a tensor of 3 numbers")
 
@@ -721,7 +721,15 @@ def test_compare_scalar_accepts_real_scalars():
     assert checks.assert_scalar("loss", 2.5 + 1e-12, 2.5).ok
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (1,), ()])
+def test_compare_scalar_takes_a_0d_array_or_tensor_as_a_number():
+    """One contract for visible and hidden checks: the probe hands a 0-d tensor to the judge as a 0-d array."""
+    torch = pytest.importorskip("torch")
+    for got in (np.array(2.5), torch.tensor(2.5, dtype=torch.float64), torch.tensor(2.5, requires_grad=True)):
+        assert checks.compare_scalar("loss", got, 2.5).ok
+    assert not checks.compare_scalar("loss", np.array(2.4), 2.5).ok
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (1,)])
 def test_compare_scalar_rejects_arrays_helpfully(shape):
     message = checks.compare_scalar("loss", np.full(shape, 2.5), 2.5).message
     assert message == (f"✗ loss    returned an array of shape {checks.format_shape(shape)}; "

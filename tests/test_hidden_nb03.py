@@ -439,10 +439,92 @@ def train_step_factory(ref):
     """Build train_step variants whose globals hold the notebook's Linear, as a student's would."""
     def build(**kw):
         fn = _train_step(**kw)
-        namespace = {"Linear": ref["Linear"], "np": np}
+        namespace = {"Linear": ref["Linear"], "ReLU": ref["ReLU"], "np": np}
         return type(fn)(fn.__code__, namespace, "train_step", None, fn.__closure__)
 
     return build
+
+
+def _with_globals(fn, **names):
+    """fn as if defined in a notebook whose namespace holds ``names``."""
+    return type(fn)(fn.__code__, {"np": np, **names}, fn.__name__, None, fn.__closure__)
+
+
+def test_train_step_written_with_type_is_or_not_isinstance_relu_gets_full_marks(ref):
+    """Correct code in another style: the layers are the student's own classes, not subclasses or stand-ins."""
+    def by_type(model, loss_fn, X, y, lr):
+        loss = loss_fn.forward(model.forward(X), y)
+        model.backward(loss_fn.backward())
+        for layer in model.layers:
+            if type(layer) is Linear:  # noqa: F821 - from the notebook's namespace
+                layer.W = layer.W - lr * layer.dW
+                layer.b = layer.b - lr * layer.db
+        return float(loss)
+
+    def not_relu(model, loss_fn, X, y, lr):
+        loss = loss_fn.forward(model.forward(X), y)
+        model.backward(loss_fn.backward())
+        for layer in model.layers:
+            if not isinstance(layer, ReLU):  # noqa: F821
+                layer.W -= lr * layer.dW
+                layer.b -= lr * layer.db
+        return np.array(loss)  # a 0-d array is a number too (the docstring's contract)
+
+    for fn in (by_type, not_relu):
+        run_hidden(NB, "train_step", _with_globals(fn, Linear=ref["Linear"], ReLU=ref["ReLU"]))
+
+
+def test_train_step_is_fair_to_a_linear_with_read_only_gradient_properties(ref):
+    class Linear:
+        """A correct Linear, written differently: gradients behind read-only properties."""
+
+        def __init__(self, in_features, out_features, rng):
+            bound = in_features ** -0.5
+            self.W = rng.uniform(-bound, bound, (out_features, in_features))
+            self.b = rng.uniform(-bound, bound, out_features)
+            self._grads = (np.zeros_like(self.W), np.zeros_like(self.b))
+
+        dW = property(lambda self: self._grads[0])
+        db = property(lambda self: self._grads[1])
+
+        def forward(self, X):
+            self._X = X
+            return np.einsum("nd,hd->nh", X, self.W) + self.b
+
+        def backward(self, dY):
+            self._grads = (np.einsum("nh,nd->hd", dY, self._X), dY.sum(axis=0))
+            return dY @ self.W
+
+    run_hidden(NB, "train_step", _with_globals(ref["train_step"], Linear=Linear, ReLU=ref["ReLU"]))
+
+
+def test_train_step_is_judged_apart_from_a_broken_linear(ref):
+    """With a Linear whose backward raises, train_step runs on stand-ins and a correct one still passes."""
+    class Linear(ref["Linear"]):
+        def backward(self, dY):
+            raise NotImplementedError("Linear.backward: replace this line")
+
+    run_hidden(NB, "train_step", _with_globals(ref["train_step"], Linear=Linear, ReLU=ref["ReLU"]))
+
+
+def test_train_step_that_updates_nothing_is_not_told_it_forgot_the_bias(ref):
+    def lazy(model, loss_fn, X, y, lr):
+        loss = loss_fn.forward(model.forward(X), y)
+        model.backward(loss_fn.backward())
+        return float(loss)
+
+    message = failure("train_step", _with_globals(lazy, Linear=ref["Linear"], ReLU=ref["ReLU"]))
+    assert "W was not updated" in message and "bias was forgotten" not in message
+
+
+def test_train_step_returned_loss_names_its_label_once(ref):
+    def wrong_loss(model, loss_fn, X, y, lr):
+        ref["train_step"](model, loss_fn, X, y, lr)
+        return 12345.0
+
+    message = failure("train_step", _with_globals(wrong_loss, Linear=ref["Linear"], ReLU=ref["ReLU"]))
+    line = next(m for m in message.splitlines() if "returned loss" in m)
+    assert line.count("train_step [") == 1, line
 
 
 def test_train_step_hasattr_style_passes(train_step_factory):

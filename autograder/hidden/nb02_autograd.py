@@ -982,9 +982,9 @@ class GradHistoryCheck(HiddenCheck):
         return cases
 
     @staticmethod
-    def _reference(w0: float, xs: list, zero: bool) -> list[float]:
+    def _reference(w0: float, xs: list, zero: bool, dtype: str = "float64") -> list[float]:
         torch = torch_module()
-        w = torch.tensor(w0, dtype=torch.float64, requires_grad=True)
+        w = torch.tensor(w0, dtype=getattr(torch, dtype), requires_grad=True)
         history = []
         for x in xs:
             loss = (w * x - 1.0) ** 2
@@ -1028,6 +1028,9 @@ class GradHistoryCheck(HiddenCheck):
             elif not zero and math.isclose(float(got[-1]), expected[-1], rel_tol=1e-9, abs_tol=1e-12):
                 hint = ("every entry is the final w.grad: the list holds the same tensor len(xs) times, and backward() "
                         "adds into it in place; record a float, w.grad.item()")
+        if hint is None and np.allclose(got, self._reference(w0, xs, zero, "float32"), rtol=1e-6, atol=1e-7):
+            hint = ("w is float32 (the default of torch.tensor(w0)); make it float64: "
+                    "torch.tensor(w0, dtype=torch.float64, requires_grad=True)")
         if hint:
             return Comparison(name, False, f"{result.message} — likely cause: {hint}")
         return result

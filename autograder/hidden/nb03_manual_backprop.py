@@ -776,6 +776,7 @@ class TrainStepCheck(_Check):
             loss0 = float(rng.uniform(0.5, 2.0))
             return Case(label, kwargs={
                 "X": r((N, D)), "y": r((N, width)), "lr": lr, "layers": layers,
+                "backward_order": list(range(len(layers)))[::-1],
                 "y_pred": layers[-1]["out"] if layers else r((N, width)), "dX": r((N, D)),
                 "dY": r((N, width)), "losses": [loss0, loss0 / 3],
             })
@@ -790,12 +791,23 @@ class TrainStepCheck(_Check):
         ]
 
     @staticmethod
-    def _sgd(spec: dict, lr: float) -> tuple[np.ndarray, np.ndarray]:
+    def _sgd(spec: dict, lr: float, dW: np.ndarray, db: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """W and b after one torch.optim.SGD step with the given gradients."""
         torch = torch_module()
         W, b = tensor(spec["W"], True), tensor(spec["b"], True)
-        W.grad, b.grad = tensor(spec["dW"]), tensor(spec["db"])
+        W.grad, b.grad = tensor(dW), tensor(db)
         torch.optim.SGD([W, b], lr=lr).step()
         return _np(W), _np(b)
+
+    @staticmethod
+    def _forward(kw: dict) -> np.ndarray:
+        """The model's output on X with the case's layers, in float64 torch."""
+        torch = torch_module()
+        Y = tensor(kw["X"])
+        for spec in kw["layers"]:
+            Y = (torch.nn.functional.linear(Y, tensor(spec["W"]), tensor(spec["b"])) if spec["kind"] == "linear"
+                 else torch.relu(Y))
+        return _np(Y)
 
     def judge_value(self, case: Case, value: Any) -> Comparison:
         kw = case.kwargs
@@ -812,13 +824,13 @@ class TrainStepCheck(_Check):
 
         loss0, loss1 = kw["losses"]
         got = _value(returned)
-        result = compare_scalar(f"{base} returned loss", got, loss0, rtol=1e-12, atol=0.0)
+        result = compare_scalar("the returned loss", got, loss0, rtol=1e-12, atol=0.0)
         if not result.ok:
-            if type(got) is float and math.isclose(got, loss1, rel_tol=1e-12):
+            if compare_scalar("", got, loss1, rtol=1e-12, atol=0.0).ok:
                 problems.append("it returned the loss computed after the update; return the loss of the forward "
                                 "pass before the step")
             else:
-                problems.append(result.message.split(" ", 1)[1] if result.message.startswith("✗") else result.message)
+                problems.append(" ".join(result.message.lstrip("✗ ").split()))
 
         log = _field(value, "log")
         if type(log) is not list or not all(type(entry) is str for entry in log):
@@ -845,12 +857,16 @@ class TrainStepCheck(_Check):
         received = _field(value, "received")
         if type(received) is not dict:
             raise Malformed("the received arguments are malformed")
+        own = value.get("mode") == "own"  # the student's own layers, driven from outside
+        y_pred = self._forward(kw) if own else kw["y_pred"]
         args = received.get("loss.forward")
         if type(args) is list and len(args) == 2:
             a0, a1 = array_or_none(args[0]), array_or_none(args[1])
-            if matches(a0, kw["y"], rtol=0.0) and matches(a1, kw["y_pred"], rtol=0.0):
+            if own and a0 is not None and a0.shape == y_pred.shape and not matches(a0, y_pred, rtol=1e-9):
+                y_pred = a0  # the student's Linear computes its own output; Linear_forward judges that
+            if matches(a0, kw["y"], rtol=0.0) and matches(a1, y_pred, rtol=0.0):
                 problems.append("loss_fn.forward got (y, y_pred); the order is loss_fn.forward(y_pred, y)")
-            elif not matches(a0, kw["y_pred"], rtol=0.0):
+            elif not matches(a0, y_pred, rtol=1e-9):
                 problems.append("loss_fn.forward did not get the model's prediction as its first argument")
             elif not matches(a1, kw["y"], rtol=0.0):
                 problems.append("loss_fn.forward did not get the targets y as its second argument")
@@ -863,29 +879,45 @@ class TrainStepCheck(_Check):
         if type(states) is not list or len(states) != len(kw["layers"]):
             raise Malformed("expected one state per layer")
         for index, (spec, state) in enumerate(zip(kw["layers"], states)):
-            added = _field(state, "attributes_added")
+            parameters = _field(state, "parameters")
             if spec["kind"] != "linear":
-                if added:
-                    problems.append(f"layer {index} has no parameters, but train_step gave it {added}: update only "
-                                    f"the Linear layers")
+                if parameters:
+                    problems.append(f"layer {index} has no parameters, but train_step gave it {parameters}: update "
+                                    f"only the Linear layers")
                 continue
-            W_ref, b_ref = self._sgd(spec, lr)
-            for attr, ref, grad, stale in (("W", W_ref, spec["dW"], spec["stale_dW"]),
-                                           ("b", b_ref, spec["db"], spec["stale_db"])):
+            grads = {"W": spec["dW"], "b": spec["db"]}
+            if own:  # the gradients the student's own backward left in the layer
+                for attr in ("W", "b"):
+                    record = _field(state, f"d{attr}")
+                    problem = _record_problem(f"layer {index}.d{attr}", record)
+                    grads[attr] = array_or_none(_value(record)) if not problem else None
+                    if grads[attr] is None or grads[attr].shape != spec[attr].shape:
+                        problems.append(problem or f"layer {index}.d{attr} after the step is not an array shaped "
+                                                   f"like {attr} {format_shape(spec[attr].shape)}")
+                        grads[attr] = None
+                if grads["W"] is None or grads["b"] is None:
+                    continue
+            W_ref, b_ref = self._sgd(spec, lr, grads["W"], grads["b"])
+            w_updated = True
+            for attr, ref, grad, stale in (("W", W_ref, grads["W"], spec["stale_dW"]),
+                                           ("b", b_ref, grads["b"], spec["stale_db"])):
                 record = _field(state, attr)
                 problem = _record_problem(f"layer {index}.{attr}", record)
                 if problem:
                     problems.append(problem)
+                    w_updated = False
                     continue
                 old = spec[attr]
                 scale = float(np.abs(old).max() + lr * np.abs(grad).max())
                 comparison = compare(f"layer {index}.{attr}", _value(record), ref, rtol=1e-12, atol=1e-14 * scale)
                 if comparison.ok:
                     continue
+                if attr == "W":
+                    w_updated = False
                 new = array_or_none(_value(record))
                 if matches(new, old, rtol=0.0) and lr != 0:
                     text = f"layer {index}.{attr} was not updated"
-                    if attr == "b":
+                    if attr == "b" and w_updated:
                         text += " — likely cause: the bias was forgotten: b -= lr * db as well as W -= lr * dW"
                 elif matches(new, old + lr * grad, rtol=1e-10):
                     text = (f"layer {index}.{attr} moved up the gradient ({attr} + lr d{attr}); gradient descent "

@@ -281,42 +281,141 @@ class _StandInLoss:
         return self.forward(y_pred, y_true)
 
 
-def train_step(obj: Any, case: Case) -> Outcome:
-    """Run the student's train_step on stand-ins; record the call log, the return value and every layer's state."""
-    kw = copy_args(case.kwargs)
+def _student_classes(obj: Any) -> dict:
+    """The student's Linear and ReLU, from the namespace train_step was defined in (None when absent)."""
     try:
         namespace = getattr(obj, "__globals__")
-        student_linear = namespace.get("Linear") if type(namespace) is dict else None
     except Exception:
-        student_linear = None
-    linear_class = _stand_in_linear_class(student_linear)
+        return {}
+    if type(namespace) is not dict:
+        return {}
+    return {name: namespace.get(name) for name in ("Linear", "ReLU")}
+
+
+def _put(obj: Any, name: str, value: np.ndarray) -> bool:
+    """Give obj.<name> the value from outside: by assignment, or else by writing into the array it holds."""
+    if _set(obj, name, value.copy()) is None:
+        return True
+    try:
+        held = getattr(obj, name)
+        if type(held) is np.ndarray and held.shape == value.shape:
+            held[...] = value
+            return True
+    except Exception:
+        pass
+    return False
+
+
+class _RecordingModel:
+    """A model over the student's own layers: runs their forward and backward in order, and logs
+    each call from outside the layers."""
+
+    def __init__(self, layers: list, backward_order: list, log: list, received: dict):
+        self.layers = layers
+        self._order = backward_order  # from the case: the probe holds no model of its own
+        self._log, self._received = log, received
+
+    def forward(self, X):
+        self._log.append("model.forward")
+        self._received.setdefault("model.forward", _as_logged(X))
+        for layer in self.layers:
+            X = layer.forward(X)
+        return X
+
+    def backward(self, dY):
+        self._log.append("model.backward")
+        self._received.setdefault("model.backward", _as_logged(dY))
+        for index in self._order:
+            dY = self.layers[index].backward(dY)
+        return dY
+
+    def __call__(self, X):
+        return self.forward(X)
+
+
+def _own_layers(classes: dict, kw: dict) -> list | None:
+    """The case's layers as instances of the student's own Linear and ReLU, built through their
+    constructors and given the case's W and b (and stale gradients) from outside; None when the
+    student's classes cannot run the case's forward and backward on their own."""
+    linear, relu = classes.get("Linear"), classes.get("ReLU")
+    if not isinstance(linear, type) or not isinstance(relu, type):
+        return None
+    try:
+        layers = []
+        width = kw["X"].shape[1]
+        for index, spec in enumerate(kw["layers"]):
+            if spec["kind"] == "linear":
+                out = spec["W"].shape[0]
+                layer = linear(width, out, np.random.default_rng(index))  # W and b are then set from the case
+                if not (_put(layer, "W", spec["W"]) and _put(layer, "b", spec["b"])):
+                    return None
+                _put(layer, "dW", spec["stale_dW"])  # gradients of an earlier step, where they can be set
+                _put(layer, "db", spec["stale_db"])
+                width = out
+            else:
+                layer = relu()
+            layers.append(layer)
+        # a dry run on a copy of the input: the layers must work before train_step is judged on them
+        Y = kw["X"].copy()
+        for layer in layers:
+            Y = layer.forward(Y)
+        dY = np.ones_like(np.asarray(Y, dtype=np.float64))
+        for index in kw["backward_order"]:
+            dY = layers[index].backward(dY)
+        for layer, spec in zip(layers, kw["layers"]):
+            if spec["kind"] == "linear":
+                _put(layer, "dW", spec["stale_dW"])
+                _put(layer, "db", spec["stale_db"])
+        return layers
+    except Exception:
+        return None
+
+
+def train_step(obj: Any, case: Case) -> Outcome:
+    """Run the student's train_step; record the call log, the return value and every layer's state.
+
+    The layers are the student's own Linear and ReLU (so isinstance, type(...) is and read-only
+    properties behave as in the notebook), driven by a model and a loss that record from outside.
+    Where the student's layers cannot run, stand-ins with canned arrays take their place, so that
+    train_step is still judged apart from Linear and ReLU.
+    """
+    kw = copy_args(case.kwargs)
     log: list = []
     received: dict = {}
-    layers = []
-    for index, spec in enumerate(kw["layers"]):
-        if spec["kind"] == "linear":
-            try:
-                layer = linear_class(spec, index, log)
-            except Exception:  # the student's class meddles with attribute setting
-                layer = _stand_in_linear_class(None)(spec, index, log)
-        else:
-            layer = _StandInActivation(spec, index, log)
-        layers.append(layer)
-    before = [sorted(vars(layer)) for layer in layers]
-    model = _StandInModel(layers, kw["y_pred"], kw["dX"], log, received)
+    layers = _own_layers(_student_classes(obj), kw)
+    own = layers is not None
+    if own:
+        model: Any = _RecordingModel(layers, kw["backward_order"], log, received)
+    else:
+        linear_class = _stand_in_linear_class(_student_classes(obj).get("Linear"))
+        layers = []
+        for index, spec in enumerate(kw["layers"]):
+            if spec["kind"] == "linear":
+                try:
+                    layer = linear_class(spec, index, log)
+                except Exception:  # the student's class meddles with attribute setting
+                    layer = _stand_in_linear_class(None)(spec, index, log)
+            else:
+                layer = _StandInActivation(spec, index, log)
+            layers.append(layer)
+        model = _StandInModel(layers, kw["y_pred"], kw["dX"], log, received)
     loss_fn = _StandInLoss(kw["losses"], kw["dY"], log, received)
     returned = _call(obj, model, loss_fn, kw["X"], kw["y"], kw["lr"])
     states = []
-    for layer, names in zip(layers, before):
-        state: dict = {"attributes_added": sorted(set(vars(layer)) - set(names))}
-        if kw["layers"][len(states)]["kind"] == "linear":
-            state["W"] = _attribute(layer, "W")
-            state["b"] = _attribute(layer, "b")
+    for layer, spec in zip(layers, kw["layers"]):
+        try:
+            names = sorted(str(n) for n in vars(layer))
+        except TypeError:  # a layer with __slots__
+            names = []
+        state: dict = {"parameters": sorted(set(names) & {"W", "b", "dW", "db"})}
+        if spec["kind"] == "linear":
+            for name in ("W", "b", "dW", "db"):
+                state[name] = _attribute(layer, name)
         states.append(state)
     layers_intact = type(model.layers) is list and len(model.layers) == len(layers) and all(
         a is b for a, b in zip(model.layers, layers))
-    return Outcome("returned", value={"returned": returned, "log": log, "received": received,
-                                      "layers": states, "layers_intact": layers_intact})
+    return Outcome("returned", value={"mode": "own" if own else "stand-in", "returned": returned, "log": log,
+                                      "received": received, "layers": states, "layers_intact": layers_intact})
 
 
 #: probe name (without the "nb03." prefix) -> probe(obj, case) -> Outcome
