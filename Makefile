@@ -10,15 +10,23 @@ STAMP  := $(VENV)/.installed
 ASSIGNMENT := week1
 WORKSPACE  := work
 
-.PHONY: setup lab test release release-if-stale workspace bench clean
+.PHONY: setup sandbox lab test release release-if-stale workspace bench clean
 
 setup: $(STAMP)
 
+# One line per step; pip's own output goes to $(VENV)/install.log and is shown in full only if it fails.
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 10) else "Python 3.10+ is needed, found " + sys.version.split()[0])'
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check "torch==2.13.0" -e ".[dev]"
+	@test -x $(BIN)/python || { echo "setup: creating the virtual environment $(VENV)"; $(PYTHON) -m venv $(VENV); }
+	@echo "setup: installing PyTorch 2.13 (CPU) and the course's packages into $(VENV) (a few minutes the first time)"
+	@$(BIN)/python -m pip install --disable-pip-version-check "torch==2.13.0" -e ".[dev]" >$(VENV)/install.log 2>&1 \
+		|| { cat $(VENV)/install.log; echo "setup: pip failed (its output is above and in $(VENV)/install.log)"; exit 1; }
 	@touch $(STAMP)
+	@echo "setup: done"
+
+# The hardened grader's sandbox, for the tests (installed when root on Debian/Ubuntu; never needed by `make lab`).
+sandbox:
+	@scripts/ensure-sandbox.sh
 
 release: $(STAMP)
 	$(BIN)/python -m autograder.release
@@ -33,7 +41,7 @@ workspace: release-if-stale
 lab: workspace
 	cd $(WORKSPACE)/$(ASSIGNMENT) && $(abspath $(BIN))/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root)
 
-test: $(STAMP)
+test: sandbox $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -188,12 +188,16 @@ def test_exact_zeros_from_dead_relus_pass():
 
 
 def test_round_off_on_a_zero_gradient_is_not_a_failure():
-    def f(x):  # gradient (1, 0, 1, 1); the differences see only round-off for x[1]
-        return float(np.sum(np.log(np.exp(x))) - x[1])
-
     x = np.random.default_rng(0).normal(size=4)
+
+    def f(x_in):  # gradient (1, 0, 1, 1); for x[1], one unit in the last place of round-off, on every platform
+        s = x_in[0] + x_in[2] + x_in[3]  # computed without x[1]: the same for both of its perturbations
+        return float(np.nextafter(s, np.inf)) if x_in[1] > x[1] else float(s)
+
     analytic = np.array([1.0, 0.0, 1.0, 1.0])
     num = numerical_gradient(f, x)
+    s = x[0] + x[2] + x[3]
+    assert num[1] == (np.nextafter(s, np.inf) - s) / 2e-6  # exactly one ulp over 2 eps
     assert num[1] != 0.0 and abs(num[1]) < 1e-9
     assert relative_error(num, analytic) > 0.5  # the plain formula cannot tell round-off from a bug ...
     result = gradcheck("dx", f, x, analytic)  # ... gradcheck can

@@ -1,0 +1,42 @@
+"""The set-up a newcomer runs: `make test` makes sure the grader's sandbox is there, or says in one line
+what to run; `make lab` never needs it."""
+from __future__ import annotations
+
+import os
+import subprocess
+
+from notebooks import ROOT
+
+SCRIPT = ROOT / "scripts" / "ensure-sandbox.sh"
+
+
+def _as_a_user_without_bwrap() -> subprocess.CompletedProcess:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "BWRAP": "no-such-bwrap-for-this-test"}
+    cmd = ["bash", str(SCRIPT)]
+    if os.getuid() == 0:  # drop to nobody: a user who cannot install packages
+        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + cmd
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_without_bubblewrap_a_user_gets_one_line_saying_what_to_run():
+    proc = _as_a_user_without_bwrap()
+    assert proc.returncode == 1
+    assert proc.stdout == ""
+    assert proc.stderr == ("make test needs bubblewrap, the hardened grader's sandbox: run 'sudo apt-get install "
+                           "bubblewrap', then 'make test' again\n")
+
+
+def test_with_bubblewrap_there_is_nothing_to_do():
+    proc = subprocess.run(["bash", str(SCRIPT)], env={"PATH": os.environ["PATH"], "BWRAP": "bash"},
+                          capture_output=True, text=True, timeout=60)
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
+
+
+def test_make_test_checks_the_sandbox_and_make_lab_does_not():
+    def prerequisites(target: str) -> str:
+        out = subprocess.run(["make", "-pn", "-C", str(ROOT), target], capture_output=True, text=True).stdout
+        return next(line for line in out.splitlines() if line.startswith(f"{target}:"))
+
+    assert "sandbox" in prerequisites("test").split(":", 1)[1].split()
+    assert "sandbox" not in prerequisites("lab") and "sandbox" not in prerequisites("workspace")
+    assert "sandbox" not in prerequisites("release-if-stale")
