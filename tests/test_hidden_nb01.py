@@ -6,12 +6,13 @@ that names the mistake.
 """
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from solutions import solution_namespace
+from solutions import run_visible, solution_namespace
 
 from autograder.hidden import checks_for, run_hidden
 from autograder.hidden.nb01_tensors_and_shapes import BroadcastShapeCheck
@@ -20,7 +21,7 @@ from course.checks import CheckFailed
 NB = "01_tensors_and_shapes"
 NOTEBOOK = Path(__file__).resolve().parents[1] / "source" / "week1" / f"{NB}.ipynb"
 EXERCISES = {"broadcast_shape", "add_bias_column", "perceptron_forward", "sse", "mse",
-             "linear_forward", "pairwise_sq_distances"}
+             "linear_forward", "pairwise_sq_distances", "standardize"}
 
 
 @pytest.fixture(scope="module")
@@ -441,3 +442,204 @@ def test_pairwise_unclipped_expansion_passes():
         return (A * A).sum(1)[:, None] - 2 * A @ B.T + (B * B).sum(1)[None, :]
 
     run_hidden(NB, "pairwise_sq_distances", unclipped)
+
+
+# ----------------------------------------------------------------------------------------------
+# standardize
+
+
+def _safe(std):
+    return np.where(std > 0, std, 1.0)
+
+
+def std_rows(X):
+    return (X - X.mean(axis=1, keepdims=True)) / _safe(X.std(axis=1, keepdims=True))
+
+
+def std_rows_flat(X):
+    return (X - X.mean(axis=1)) / _safe(X.std(axis=1))
+
+
+def std_global(X):
+    return (X - X.mean()) / _safe(X.std())
+
+
+def std_ddof1(X):
+    return (X - X.mean(axis=0)) / _safe(X.std(axis=0, ddof=1))
+
+
+def std_torch_default(X):
+    import torch
+
+    Xt = torch.from_numpy(X)
+    return (Xt - Xt.mean(dim=0)) / Xt.std(dim=0)  # unbiased (N - 1) by default
+
+
+def std_not_centred(X):
+    return X / _safe(X.std(axis=0))
+
+
+def std_not_scaled(X):
+    return X - X.mean(axis=0)
+
+
+def std_by_variance(X):
+    return (X - X.mean(axis=0)) / _safe(X.var(axis=0))
+
+
+def std_std_as_column(X):
+    return (X - X.mean(axis=0)) / _safe(X.std(axis=0)).reshape(-1, 1)
+
+
+def std_no_rule(X):
+    with np.errstate(all="ignore"):
+        return (X - X.mean(axis=0)) / X.std(axis=0)
+
+
+def std_eps(X):
+    return (X - X.mean(axis=0)) / (X.std(axis=0) + 1e-8)
+
+
+def std_threshold(X):
+    std = X.std(axis=0)
+    return (X - X.mean(axis=0)) / np.where(std > 1e-8, std, 1.0)
+
+
+def std_one_pass(X):
+    mean = X.mean(axis=0)
+    return (X - mean) / _safe(np.sqrt(np.maximum((X ** 2).mean(axis=0) - mean ** 2, 0.0)))
+
+
+@pytest.mark.parametrize("fn, words", [
+    (std_rows, "each row (sample) was standardized: axis=1"),
+    (std_rows_flat, "statistics over axis=1 (one per sample, shape (N,)) do not broadcast"),
+    (std_rows_flat, "without keepdims: the (N,) result lined up with the features axis"),  # the square case
+    (std_global, "the mean and std of the whole array"),
+    (std_ddof1, "the sample std (ddof=1"),
+    (std_torch_default, "the sample std (ddof=1, torch.std's default)"),
+    (std_not_centred, "the mean was not subtracted"),
+    (std_not_scaled, "not divided by the std"),
+    (std_by_variance, "divided by the variance"),
+    (std_std_as_column, "made a column (D, 1)"),
+    (std_eps, "an eps (1e-08) was added to the std"),
+], ids=lambda v: v.__name__ if callable(v) else None)
+def test_standardize_mistake_is_diagnosed(fn, words):
+    message = failure("standardize", fn)
+    assert words in message, message
+
+
+def test_standardize_without_the_constant_column_rule_loses_only_the_edge_cases(capsys):
+    assert run_hidden(NB, "standardize", std_no_rule, points=2) == pytest.approx(1.6)
+    out = capsys.readouterr().out
+    assert "batch of one N = 1" in out and "a constant column" in out
+    assert "np.where(std > 0, std, 1)" in out
+
+
+@pytest.mark.parametrize("fn, case, words", [
+    (std_threshold, "tiny values ~1e-150", "treats a tiny but real spread"),
+    (std_one_pass, "far from the origin", "mean(X²) − mean(X)² loses its digits"),
+])
+def test_standardize_numerical_slips_lose_only_the_edge_cases(capsys, fn, case, words):
+    assert run_hidden(NB, "standardize", fn, points=2) == pytest.approx(1.6)
+    out = capsys.readouterr().out
+    assert case in out and words in out, out
+
+
+@pytest.mark.parametrize("fn", [
+    lambda X: (X - X.mean(axis=0)) / _safe(X.std(axis=0)),  # no keepdims: (D,) broadcasts over the rows anyway
+    lambda X: (X - X.sum(axis=0, keepdims=True) / len(X))
+    / _safe(np.sqrt(((X - X.mean(axis=0)) ** 2).sum(axis=0, keepdims=True) / len(X))),
+], ids=["no_keepdims_on_axis_0", "by_hand"])
+def test_standardize_correct_variants_pass(fn):
+    run_hidden(NB, "standardize", fn)
+
+
+def test_standardize_in_torch_passes():
+    import torch
+
+    def in_torch(X):
+        Xt = torch.from_numpy(X)
+        with warnings.catch_warnings():  # torch warns about 0 degrees of freedom for D = 0
+            warnings.simplefilter("ignore")
+            std = Xt.std(dim=0, unbiased=False, keepdim=True)
+        return (Xt - Xt.mean(dim=0, keepdim=True)) / torch.where(std > 0, std, 1.0)
+
+    run_hidden(NB, "standardize", in_torch)
+
+
+# ----------------------------------------------------------------------------------------------
+# the visible checks (what runs in the student's test cell) catch each exercise's central bug
+
+
+def _run_visible(ref, grade_id: str, **overrides) -> str:
+    """The visible part of a test cell, run on a wrong implementation: the CheckFailed message."""
+    with pytest.raises(CheckFailed) as info:
+        run_visible(NOTEBOOK, ref, grade_id, **overrides)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("grade_id", ["test_broadcast_shape", "test_standardize", "test_linear_forward",
+                                      "test_add_bias_column", "test_perceptron_forward", "test_sse", "test_mse",
+                                      "test_pairwise_sq_distances"])
+def test_visible_checks_pass_on_the_solution(ref, grade_id, capsys):
+    run_visible(NOTEBOOK, ref, grade_id)
+    assert "visible checks passed" in capsys.readouterr().out
+
+
+def _in_place(ref, exercise, arg):
+    """The solution, followed by an edit of argument number ``arg`` in place."""
+    def edit(*args):
+        out = ref[exercise](*(a.copy() for a in args))
+        args[arg][...] = 0.0
+        return out
+    return edit
+
+
+@pytest.mark.parametrize("exercise, arg", [
+    ("standardize", 0), ("linear_forward", 0), ("linear_forward", 1), ("linear_forward", 2),
+    ("add_bias_column", 0), ("perceptron_forward", 0), ("perceptron_forward", 1),
+    ("sse", 0), ("sse", 1), ("mse", 0), ("mse", 1), ("pairwise_sq_distances", 0), ("pairwise_sq_distances", 1),
+])
+def test_visible_checks_catch_an_input_changed_in_place(ref, exercise, arg):
+    message = _run_visible(ref, f"test_{exercise}", **{exercise: _in_place(ref, exercise, arg)})
+    assert f"{exercise} changed" in message and "in place" in message
+
+
+def test_visible_standardize_catches_the_usual_in_place_version(ref):
+    def in_place(X):
+        X -= X.mean(axis=0)
+        X /= _safe(X.std(axis=0))
+        return X
+
+    assert "changed its input X in place" in _run_visible(ref, "test_standardize", standardize=in_place)
+
+
+@pytest.mark.parametrize("fn, words", [
+    (std_rows, "column means of standardize((3, 2))"),
+    (std_rows_flat, "statistics over axis=1"),
+    (std_global, "column means of standardize((3, 2))"),
+    (std_ddof1, "column stds of standardize((3, 2)), population std (ddof=0)"),
+    (std_torch_default, "column stds of standardize((3, 2)), population std (ddof=0)"),
+    (std_not_centred, "column means of standardize((3, 2))"),
+    (std_not_scaled, "column stds of standardize((3, 2))"),
+    (std_no_rule, "column 3 constant"),
+], ids=lambda v: v.__name__ if callable(v) else None)
+def test_visible_standardize_catches_the_typical_mistakes(ref, fn, words):
+    assert words in _run_visible(ref, "test_standardize", standardize=fn)
+
+
+def test_visible_mse_over_rows_only_shows_a_factor_of_3(ref):
+    def mse_rows(a, b):
+        _check_shapes(a, b)
+        return float(np.sum((a - b) ** 2) / a.shape[0])
+
+    message = _run_visible(ref, "test_mse", mse=mse_rows)
+    assert "mse, 2 x 3" in message and "3 × expected" in message and "factor of 2" not in message
+
+
+def test_visible_add_bias_column_needs_the_column_for_no_features(ref):
+    def ones_like_first_column(X):
+        return np.concatenate([np.ones_like(X[:, :1]), X], axis=1)  # (N, 0) when D = 0
+
+    message = _run_visible(ref, "test_add_bias_column", add_bias_column=ones_like_first_column)
+    assert "no features (3, 0)" in message and "expected (3, 1)" in message

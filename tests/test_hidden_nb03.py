@@ -644,7 +644,7 @@ def test_visible_cells_fail_with_a_diagnosis_not_a_bare_assert(ref):
 
     assert "must be the list [first, second]" in _run_visible(ref, "test_Sequential", Sequential=TupleLayers)
     returns_int = lambda *args, **kw: int(ref["train_step"](*args, **kw))  # noqa: E731
-    assert "as a Python float, got int" in _run_visible(ref, "test_train_step", train_step=returns_int)
+    assert "the loss before the step" in _run_visible(ref, "test_train_step", train_step=returns_int)
 
 
 def test_visible_linear_backward_catches_accumulating_gradients(ref):
@@ -681,3 +681,55 @@ def test_visible_mse_two_over_n_shows_the_factor_m(ref):
             return 2.0 * self.diff / len(self.diff)
 
     assert "factor of 3, the size of axis 1" in _run_visible(ref, "test_MSELoss", MSELoss=TwoOverN)
+
+
+@pytest.mark.parametrize("grade_id", ["test_Linear_forward", "test_Linear_backward", "test_ReLU", "test_Sequential"])
+def test_visible_checks_pass_on_the_solution(ref, grade_id, capsys):
+    run_visible(NOTEBOOK, ref, grade_id)
+    assert "visible checks passed" in capsys.readouterr().out
+
+
+def test_visible_sequential_catches_a_backward_in_forward_order(ref):
+    class ForwardOrder(ref["Sequential"]):
+        def backward(self, dY):
+            for layer in self.layers:  # not reversed
+                dY = layer.backward(dY)
+            return dY
+
+    message = _run_visible(ref, "test_Sequential", Sequential=ForwardOrder)
+    assert "forward order" in message and "reverse order" in message
+
+
+def test_visible_relu_catches_inputs_changed_in_place(ref):
+    class ForwardInPlace(ref["ReLU"]):
+        def forward(self, X):
+            self.mask = X > 0
+            X[X < 0] = 0
+            return X
+
+    class BackwardInPlace(ref["ReLU"]):
+        def backward(self, dY):
+            dY[~self.mask] = 0
+            return dY
+
+    assert "ReLU.forward changed its input X in place" in _run_visible(ref, "test_ReLU", ReLU=ForwardInPlace)
+    assert "ReLU.backward changed its input dY in place" in _run_visible(ref, "test_ReLU", ReLU=BackwardInPlace)
+
+
+def test_visible_linear_catches_inputs_changed_in_place(ref):
+    def forward(self, X):
+        self.X = X.copy()
+        X *= 2.0  # vandalises the caller's array, returns the right values
+        return self.X @ self.W.T + self.b
+
+    def backward(self, dY):
+        self.dW = dY.T @ self.X
+        self.db = dY.sum(axis=0)
+        dX = dY @ self.W
+        dY[...] = 0.0  # right values, but the caller's dY is edited
+        return dX
+
+    assert "Linear.forward changed its input X in place" in _run_visible(
+        ref, "test_Linear_forward", Linear=make_linear(ref, forward=forward))
+    message = _run_visible(ref, "test_Linear_backward", Linear=make_linear(ref, backward=backward))
+    assert "changed X or dY in place" in message

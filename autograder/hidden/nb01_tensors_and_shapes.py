@@ -540,6 +540,164 @@ class PairwiseSqDistancesCheck(HiddenCheck):
         return with_hint(result, hint)
 
 
+# ----------------------------------------------------------------------------------------------
+# standardize
+
+
+def _safe(std: np.ndarray) -> np.ndarray:
+    """The documented rule for a constant column: divide by 1 where the std is 0."""
+    return np.where(std > 0, std, 1.0)
+
+
+class StandardizeCheck(HiddenCheck):
+    exercise = "standardize"
+
+    def cases(self) -> list[Case]:
+        from course.data import perceptron_batch
+
+        rng = np.random.default_rng(20_108)
+        r = rng.standard_normal
+
+        def features(N: int, D: int, *, scale: float = 1.0, offset: float = 0.0) -> np.ndarray:
+            """(N, D) with a different mean and spread in every column."""
+            means = offset + scale * rng.uniform(-5.0, 5.0, size=D)
+            spreads = scale * rng.uniform(0.5, 3.0, size=D)
+            return means + spreads * r((N, D))
+
+        with_constant = features(6, 4)
+        with_constant[:, 2] = 7.5  # an exactly representable constant: its mean is exact, so its std is 0
+        wide_scales = r((12, 3)) * np.array([1e-3, 1.0, 1e3])  # no offsets: cancellation is the edge case below
+        return grouped(main=[
+            Case("a batch (N, D) = (8, 5)", (features(8, 5),)),
+            Case("more features than samples (N, D) = (3, 7)", (features(3, 7),)),
+            Case("a square batch N = D = 4", (features(4, 4),)),
+            Case("the 7-sample perceptron batch X (7, 3)", (perceptron_batch().X,)),
+            Case("one feature (N, 1)", (features(9, 1),)),
+            Case("features on scales 1e-3, 1 and 1e3", (wide_scales,)),
+            Case("many samples (N, D) = (200, 3)", (features(200, 3),)),
+        ], edge=[
+            Case("batch of one N = 1 (every column is constant)", (features(1, 4),)),
+            Case("a constant column (column 2 is all 7.5)", (with_constant,)),
+            Case("no features D = 0", (np.zeros((4, 0)),)),
+            # the squared deviations, ~1e300, still fit in float64 (up to 1.8e308); at ~1e155 they
+            # would overflow, in the reference too
+            Case("large values ~1e150", (features(5, 3, scale=1e150),)),
+            # the squared deviations, ~1e-300, are still normal floats (down to 2.2e-308)
+            Case("tiny values ~1e-150", (features(5, 3, scale=1e-150),)),
+            Case("far from the origin (offset 1e6, spread ~1)", (features(10, 3, offset=1e6),)),
+        ])
+
+    @staticmethod
+    def _reference(X: np.ndarray) -> np.ndarray:
+        if X.size == 0:  # D = 0: nothing to standardize (torch would warn about 0 degrees of freedom)
+            return np.zeros(X.shape)
+        torch = torch_module()
+        Xt = tensor(X)
+        std = Xt.std(0, unbiased=False, keepdim=True)
+        return ((Xt - Xt.mean(0, keepdim=True)) / torch.where(std > 0, std, torch.ones_like(std))).numpy()
+
+    @staticmethod
+    def _mistakes(X: np.ndarray) -> list[tuple[np.ndarray, str, bool]]:
+        """What the typical mistakes return for X: (result, diagnosis, match it exactly?).
+
+        An eps added to the std or the variance changes the result only a little where the std
+        is ~1, so it is recognised only by an exact match (judge side only)."""
+        N, D = X.shape
+        out = []
+        with np.errstate(all="ignore"):
+            mean, std = X.mean(axis=0, keepdims=True), X.std(axis=0, keepdims=True)
+            centred = X - mean
+            row_mean, row_std = X.mean(axis=1, keepdims=True), X.std(axis=1, keepdims=True)
+            out.append(((X - row_mean) / _safe(row_std),
+                        "each row (sample) was standardized: axis=1; a feature is a column, so its mean "
+                        "and std run over the samples, axis=0", False))
+            if N == D:
+                out.append(((X - row_mean[:, 0]) / _safe(row_std[:, 0]),
+                            "statistics over axis=1 without keepdims: the (N,) result lined up with the "
+                            "features axis (N = D here, so nothing raised); use axis=0, keepdims=True", False))
+                out.append((centred / _safe(std).reshape(-1, 1),
+                            "the std (one per feature) was made a column (D, 1), which lines up with the "
+                            "samples axis (N = D here, so nothing raised); keep it a row: keepdims=True "
+                            "gives (1, D)", False))
+            if X.size:
+                out.append(((X - X.mean()) / _safe(X.std()),
+                            "the mean and std of the whole array; standardize each feature: axis=0", False))
+            if N > 1:
+                out.append((centred / _safe(X.std(axis=0, ddof=1, keepdims=True)),
+                            "the sample std (ddof=1, torch.std's default); use the population std, "
+                            "ddof=0 (np.std's default, torch.std(unbiased=False))", False))
+            out.append((X / _safe(std), "the mean was not subtracted (no centring)", False))
+            out.append((centred, "not divided by the std", False))
+            out.append((centred / _safe(std ** 2), "divided by the variance; divide by its square root, the std",
+                        False))
+            one_pass = np.sqrt(np.maximum((X * X).mean(axis=0, keepdims=True) - mean ** 2, 0.0))
+            out.append((centred / _safe(one_pass),
+                        "the variance as mean(X²) − mean(X)² loses its digits far from the origin; take "
+                        "the std of the centred values, X − mean (np.std does)", False))
+            for eps in (1e-5, 1e-6, 1e-7, 1e-8, 1e-10, 1e-12):
+                rule = "the rule here is exact: divide by the std wherever it is > 0, by 1 where it is 0"
+                out.append((centred / (std + eps), f"an eps ({eps:g}) was added to the std; {rule}", True))
+                out.append((centred / np.sqrt(std ** 2 + eps), f"an eps ({eps:g}) was added to the variance; {rule}",
+                            True))
+        return out
+
+    def judge(self, case: Case, outcome: Outcome) -> Comparison:
+        name = _name(self, case)
+        (X,) = case.args
+        N, D = X.shape
+        failure = outcome_failure(self.exercise, case, outcome)
+        if failure is not None:
+            message = outcome.message.replace(" ", "")
+            if outcome.kind == "raised" and f"({N},)" in message:
+                return with_hint(failure, "statistics over axis=1 (one per sample, shape (N,)) do not "
+                                          "broadcast against (N, D); a feature's mean and std run over the "
+                                          "samples: axis=0, keepdims=True gives (1, D)")
+            if outcome.kind == "raised" and f"({D},1)" in message:
+                return with_hint(failure, "the statistics (one per feature) were made a column (D, 1), which "
+                                          "lines up with the samples axis; keep them a row: keepdims=True "
+                                          "gives (1, D)")
+            if outcome.kind == "raised" and "broadcast" in outcome.message:
+                return with_hint(failure, "check the shapes of the mean and the std: with axis=0 and "
+                                          "keepdims=True both are (1, D)")
+            return failure
+        expected = self._reference(X)
+        # Rounding: X - mean loses about log10(max |X| / std) digits in each column, so the
+        # absolute error of a standardized value grows like N * eps * max |X| / std (measured:
+        # 1e-10 in the offset-1e6 case). A tolerance of 1e-14 N max |X| / std (8e-8 there) leaves
+        # a wide margin and still catches the one-pass variance (an error near 1e-4).
+        with np.errstate(all="ignore"):
+            std = X.std(axis=0)
+            spread = np.abs(X).max(axis=0) / np.where(std > 0, std, np.inf) if X.size else np.zeros(0)
+        cond = float(spread.max()) if spread.size else 0.0
+        result = compare(name, outcome.value, expected, rtol=1e-9, atol=1e-10 + 1e-14 * N * cond)
+        got = array_or_none(outcome.value)
+        hint = None
+        if not result.ok and got is not None and got.shape == expected.shape and expected.size:
+            tol = dict(rtol=1e-6, atol=1e-9)
+            tiny = float(np.abs(X).max()) < 1e-100
+            if tiny and float(np.nanmax(np.abs(got), initial=0.0)) < 1e-3 * float(np.abs(expected).max()):
+                hint = ("the values came out far too small, or 0: an eps added to the std, or a threshold "
+                        "such as std > 1e-8, treats a tiny but real spread (std ~1e-150) as constant; "
+                        "divide by the std wherever it is > 0")
+            for candidate, text, exact in [] if hint else self._mistakes(X):
+                if (matches(got, candidate, rtol=1e-12, atol=1e-15) if exact
+                        else matches(got, candidate, **tol) and not matches(expected, candidate, **tol)):
+                    hint = text
+                    break
+            if hint is None:
+                with np.errstate(all="ignore"):
+                    bad = ~np.isfinite(got) & np.isfinite(expected)
+                    constant = np.broadcast_to(std == 0, X.shape)
+                    if bad.any() and (bad & constant).any():
+                        hint = ("NaN or inf in a constant column: its std is 0 (with N = 1 every column is "
+                                "constant); the rule returns 0 there: divide by np.where(std > 0, std, 1)")
+                    elif bad.any():
+                        hint = "NaN or inf where the std is > 0: look for an overflow or a division by 0"
+        elif not result.ok and got is not None and got.shape == (N, N) and N != D:
+            hint = "statistics over axis=1 broadcast to (N, N); a feature's mean and std run over axis=0"
+        return with_hint(result, hint)
+
+
 CHECKS = by_exercise(
     [
         BroadcastShapeCheck(),
@@ -549,5 +707,6 @@ CHECKS = by_exercise(
         MSECheck(),
         LinearForwardCheck(),
         PairwiseSqDistancesCheck(),
+        StandardizeCheck(),
     ]
 )

@@ -33,6 +33,13 @@ def _fail(name: str, text: str) -> Comparison:
     return Comparison(name, False, f"✗ {name}: {text}")
 
 
+def _as_sequence(value: Any) -> Any:
+    """A returned 1-D array of numbers as a list of them (the contract: any sequence of numbers)."""
+    if isinstance(value, np.ndarray) and value.ndim == 1:
+        return [v for v in value.tolist()]
+    return value
+
+
 def _num(v: float) -> str:
     return f"{v:.6g}"
 
@@ -840,6 +847,7 @@ class GraphGradsCheck(HiddenCheck):
         value = outcome.value
         if isinstance(value, np.ndarray) and value.shape == (3,):
             value = [float(v) for v in value]
+        value = _as_sequence(value)
         if type(value) not in (tuple, list) or len(value) != 3:
             what = f"a {type(value).__name__} of length {len(value)}" if type(value) in (tuple, list) else (
                 type(value).__name__ if not isinstance(value, np.ndarray) else f"an array of shape {value.shape}")
@@ -943,6 +951,7 @@ class LeafAndHiddenGradsCheck(HiddenCheck):
         w, x = case.args
         expected = np.array(self._reference(w, x))
         value = outcome.value
+        value = _as_sequence(value)
         if type(value) not in (tuple, list) or len(value) != 2:
             return _fail(name, f"expected a tuple of two floats (dL/dw, dL/dh), got "
                                f"{type(value).__name__ if type(value) not in (tuple, list) else f'{len(value)} items'}")
@@ -1002,6 +1011,7 @@ class GradHistoryCheck(HiddenCheck):
         w0, xs, zero = case.args
         expected = self._reference(w0, xs, zero)
         value = outcome.value
+        value = _as_sequence(value)
         if type(value) not in (list, tuple):
             return _fail(name, f"expected a list of {len(expected)} floats, got {type(value).__name__}")
         if len(value) != len(expected):

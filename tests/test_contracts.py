@@ -1,0 +1,89 @@
+"""One contract per exercise: the visible test cell and the hidden check accept the same returns.
+
+Each exercise whose result is a number, or a few numbers, is run with the solution's result
+turned into a borderline form (a NumPy scalar, a 0-d array or tensor, float32, a list for a
+tuple...). Whatever the verdict, stock nbgrader (which needs the visible checks) and the hardened
+grader (the hidden checks only) must agree on it; and the forms the docstrings allow must pass.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+import torch
+
+from autograder.hidden import hidden_verdict
+from course.checks import CheckFailed
+from notebooks import SOURCE
+from solutions import run_visible, solution_namespace
+
+F64, F32 = torch.float64, torch.float32
+
+
+def _each(convert: Callable) -> Callable:
+    return lambda seq: type(seq)(convert(v) for v in seq)
+
+
+#: form name -> (what it does to a returned number or sequence of numbers, must it pass?)
+NUMBER_FORMS: dict[str, tuple[Callable, bool]] = {
+    "Python float": (float, True),
+    "np.float64": (np.float64, True),
+    "0-d array": (lambda v: np.array(v, dtype=np.float64), True),
+    "0-d float64 tensor": (lambda v: torch.tensor(float(v), dtype=F64), True),
+    "np.float32": (np.float32, False),
+    "0-d float32 tensor": (lambda v: torch.tensor(float(v), dtype=F32), False),
+    "array of shape (1,)": (lambda v: np.array([v], dtype=np.float64), False),
+    "str": (lambda v: str(float(v)), False),
+}
+
+SEQUENCE_FORMS: dict[str, tuple[Callable, bool]] = {
+    f"{name} items": (_each(convert), passes) for name, (convert, passes) in NUMBER_FORMS.items()
+}
+SEQUENCE_FORMS["list for tuple"] = (list, True)
+SEQUENCE_FORMS["tuple for list"] = (tuple, True)
+SEQUENCE_FORMS["one array"] = (lambda seq: np.array([float(v) for v in seq]), True)
+
+#: (notebook, exercise, test cell, name in the notebook, forms)
+EXERCISES = [
+    ("01_tensors_and_shapes", "sse", "test_sse", "sse", NUMBER_FORMS),
+    ("01_tensors_and_shapes", "mse", "test_mse", "mse", NUMBER_FORMS),
+    ("02_autograd", "leaf_and_hidden_grads", "test_leaf_and_hidden_grads", "leaf_and_hidden_grads", SEQUENCE_FORMS),
+    ("02_autograd", "grad_history", "test_grad_history", "grad_history", SEQUENCE_FORMS),
+    ("02_autograd", "graph_grads", "test_graph_grads", "graph_grads", SEQUENCE_FORMS),
+    ("03_manual_backprop", "train_step", "test_train_step", "train_step", NUMBER_FORMS),
+]
+CASES = [(nb, ex, cell, name, form) for nb, ex, cell, name, forms in EXERCISES for form in forms]
+
+
+def _wrapped(ref: dict, name: str, convert: Callable) -> Any:
+    """The solution with its result converted, defined in (a copy of) the notebook's namespace, as
+    a student's function would be: the probe finds the notebook's classes through its globals."""
+    namespace = dict(ref) | {"_solution": ref[name], "_convert": convert}
+    exec(f"def {name}(*args, **kwargs):\n    return _convert(_solution(*args, **kwargs))\n", namespace)
+    return namespace[name]
+
+
+def _visible_passes(path, ref: dict, cell: str, name: str, fn) -> bool:
+    try:
+        run_visible(path, ref, cell, **{name: fn})
+    except (CheckFailed, AssertionError, TypeError, ValueError):
+        return False
+    return True
+
+
+@pytest.mark.parametrize("notebook, exercise, cell, name, form", CASES)
+def test_visible_and_hidden_checks_agree_on_a_borderline_return(notebook, exercise, cell, name, form):
+    forms = dict(EXERCISES_FORMS[exercise])
+    convert, must_pass = forms[form]
+    path = SOURCE / f"{notebook}.ipynb"
+    ref = solution_namespace(path)
+    fn = _wrapped(ref, name, convert)
+    visible = _visible_passes(path, ref, cell, name, fn)
+    hidden = hidden_verdict(notebook, exercise, fn)
+    assert visible == hidden.passed, (f"{form}: visible {'passes' if visible else 'fails'}, hidden "
+                                      f"{'passes' if hidden.passed else 'fails'}\n" + "\n".join(hidden.lines()))
+    assert hidden.passed == must_pass, "\n".join(hidden.lines())
+
+
+EXERCISES_FORMS = {ex: forms for _, ex, _, _, forms in EXERCISES}
