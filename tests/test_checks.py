@@ -1013,3 +1013,22 @@ def test_assert_raises_lets_an_unfinished_exercise_show_its_stub():
 
     with pytest.raises(NotImplementedError, match="sse: replace this line"):
         checks.assert_raises("sse((N,), (N, 1))", stub, np.zeros(3), np.zeros((3, 1)))
+
+
+def test_inputs_unchanged_names_the_arrays_changed_in_place():
+    X, dY = np.arange(6.0).reshape(2, 3), np.ones((2, 3))
+    with checks.inputs_unchanged("ReLU.forward", X=X, dY=dY):
+        Y = np.maximum(X, 0.0)  # a new array: fine
+    assert Y is not X
+    with pytest.raises(CheckFailed) as info:
+        with checks.inputs_unchanged("ReLU.forward", hint="X[X < 0] = 0 writes into X", X=X, dY=dY):
+            X[0, 0] = -1.0
+    assert str(info.value) == ("✗ ReLU.forward changed its input X in place; leave the caller's array as it was "
+                               "and compute a new one — likely cause: X[X < 0] = 0 writes into X")
+    with pytest.raises(CheckFailed, match="its inputs X and dY in place"):
+        with checks.inputs_unchanged("f", X=X, dY=dY):
+            X += 1.0
+            dY *= 2.0
+    with pytest.raises(ZeroDivisionError):  # an error inside the block is not masked
+        with checks.inputs_unchanged("f", X=X):
+            1 / 0
