@@ -28,6 +28,7 @@ import copy
 import functools
 import html
 import re
+import warnings
 from typing import Any, Iterable
 
 import nbformat
@@ -114,7 +115,11 @@ def _prune(markup: str) -> str:
     which parses the result again, decides what is safe."""
     from bs4 import BeautifulSoup
 
-    soup = BeautifulSoup(markup, "html.parser")
+    if "<" not in markup:
+        return markup
+    with warnings.catch_warnings():  # bs4's guesses (a URL, XML) about markup we only prune
+        warnings.simplefilter("ignore")
+        soup = BeautifulSoup(markup, "html.parser")
     found = soup.find_all(DROPPED_WITH_CONTENT)
     found += [img for img in soup.find_all("img") if not _SAFE_IMAGE.match(str(img.get("src", "")).strip())]
     if not found:
@@ -255,7 +260,8 @@ def annotated(result: Any) -> Any:
 DISPLAY_PRIORITY = ["text/html", "text/markdown", "image/svg+xml", "image/png", "image/jpeg", "text/plain",
                     "text/latex", "application/javascript", "application/vnd.jupyter.widget-view+json"]
 
-#: the cells, in nbconvert's classic layout without prompts; the grader's cells as they are
+#: the cells, in nbconvert's classic layout without prompts; the grader's cells as they are; code as
+#: pygments escapes it (the whole body is sanitized afterwards: no need to parse each cell twice)
 _CELLS_TEMPLATE = r"""
 {%- extends 'base.html.j2' -%}
 
@@ -272,6 +278,14 @@ _CELLS_TEMPLATE = r"""
 {{ super() }}
 {%- endif -%}
 {%- endblock markdowncell %}
+
+{% block input %}
+<div class="inner_cell">
+<div class="input_area">
+{{ cell.source | highlight_code(metadata=cell.metadata) }}
+</div>
+</div>
+{%- endblock input %}
 
 {% block data_html scoped -%}
 <div class="output_html rendered_html output_subarea {{ extra_class }}">

@@ -6,7 +6,10 @@
    (solutions replaced by named stubs, hidden tests removed, outputs cleared);
 2. bundle a copy of the ``course`` package into release/week1/course, and a
    requirements.txt, so that a student who downloads only that folder can run
-   every notebook.
+   every notebook;
+3. make the notebooks ready for Colab (``autograder.colab``, settings in
+   ``colab.ini``): a setup cell, an "Open in Colab" link, and a pyproject.toml
+   that lets pip install ``course`` alone from the release folder.
 
 Everything under release/ is generated: never edit it by hand.
 """
@@ -23,12 +26,17 @@ import tempfile
 from importlib import metadata
 from pathlib import Path
 
+from .colab import add_colab_cells, package_pyproject, read_settings
+
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "week1"
 BUNDLE_IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", ".ipynb_checkpoints")
 DISTRIBUTION = "dl-foundations-course"
 #: Needed to grade, not to work through the notebooks.
-GRADER_ONLY = {"nbgrader", "nbclient", "nbformat"}
+GRADER_ONLY = {"nbgrader", "nbclient", "nbformat", "bleach", "tinycss2", "beautifulsoup4"}
+#: Requirements a student's own environment may satisfy with any recent version: Colab's torch
+#: must stay as it is (and elsewhere pip picks the build that suits the machine).
+UNPINNED = {"torch": "torch>=2.0"}
 
 
 class ReleaseError(RuntimeError):
@@ -43,7 +51,7 @@ def student_requirements() -> list[str]:
             continue
         name = re.split(r"[<>=!~;\[ ]", req, maxsplit=1)[0]
         if name.lower() not in GRADER_ONLY:
-            reqs.append(req)
+            reqs.append(UNPINNED.get(name.lower(), req))
     return reqs
 
 
@@ -93,11 +101,16 @@ def generate_release(root: Path = ROOT, assignment: str = ASSIGNMENT) -> Path:
         )
     bundle_course(root, assignment)
     write_requirements(root, assignment)
-    return root / "release" / assignment
+    release = root / "release" / assignment
+    settings = read_settings(root)
+    for notebook in sorted(release.glob("*.ipynb")):
+        add_colab_cells(notebook, settings, assignment)
+    (release / "pyproject.toml").write_text(package_pyproject(metadata.version(DISTRIBUTION)))
+    return release
 
 
 #: What a release is generated from (relative to the course root).
-RELEASE_INPUTS = ("nbgrader_config.py", "source", "course")
+RELEASE_INPUTS = ("nbgrader_config.py", "colab.ini", "source", "course")
 
 
 def tree_differences(expected: Path, actual: Path) -> list[str]:

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.colab import SETUP_TAG
 from autograder.notebook_spec import read_spec
 from notebooks import RELEASE, ROOT, SOURCE
 
@@ -59,8 +60,9 @@ def after(nb, grade_id: str, code: str) -> None:
 
 
 def first_code(nb, code: str) -> None:
-    """Insert a new code cell after the notebook's first code cell (its imports)."""
-    i = next(i for i, c in enumerate(nb.cells) if c.cell_type == "code")
+    """Insert a new code cell after the notebook's imports (its first code cell after Colab's setup cell)."""
+    i = next(i for i, c in enumerate(nb.cells)
+             if c.cell_type == "code" and SETUP_TAG not in c.get("metadata", {}).get("tags", []))
     nb.cells.insert(i + 1, nbformat.v4.new_code_cell(textwrap.dedent(code).strip()))
 
 

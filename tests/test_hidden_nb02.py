@@ -18,7 +18,7 @@ import pytest
 
 from solutions import run_visible, solution_namespace
 
-from autograder.hidden import checks_for, run_hidden
+from autograder.hidden import checks_for, hidden_verdict, run_hidden
 from autograder.hidden.framework import Case, Outcome
 from autograder.probe import nb02 as probe_nb02
 from course.checks import CheckFailed, Comparison
@@ -580,3 +580,61 @@ def test_visible_cell_accepts_a_list_from_graph_grads(ref):
     as_list = lambda a, b, c: list(ref["graph_grads"](a, b, c))  # noqa: E731
     run_visible(NOTEBOOK, ref, "test_graph_grads", graph_grads=as_list)
     run_hidden(NB, "graph_grads", as_list)  # the hidden check agrees
+
+
+# ----------------------------------------------------------------------------------------------
+# the visible cells catch the central bugs, and agree with the hidden checks on the verdict
+
+
+_ADD_BACKWARD = ("            self.grad += out.grad          # d(a + b)/da = 1\n"
+                 "            other.grad += out.grad         # d(a + b)/db = 1")
+
+
+@pytest.mark.parametrize("old, new", [
+    (_ADD_BACKWARD, _ADD_BACKWARD.replace("+=", "=")),
+    ("            self.grad += out.grad          # d(a + b)/da = 1", "            self.grad = out.grad"),
+    ("            other.grad += out.grad         # d(a + b)/db = 1", "            other.grad = out.grad"),
+], ids=["both operands", "self only", "other only"])
+def test_visible_accumulation_cell_catches_assignment_in_add(ref, old, new):
+    Value = broken_value(old, new)
+    for grade_id in ("test_Value_arithmetic", "test_Value_backward", "test_Value_functions"):
+        run_visible(NOTEBOOK, ref, grade_id, Value=Value)  # one contribution per node there: unnoticed
+    message = _run_visible(ref, "test_Value_accumulation", Value=Value)
+    assert "assigns (=) where it should add (+=)" in message
+    assert "d(a + a)/da" in message or "d((a + b) * a)/da" in message
+    assert not hidden_verdict(NB, "Value_accumulation", Value).passed  # the hidden check agrees
+    run_visible(NOTEBOOK, ref, "test_Value_accumulation")  # and the solution passes
+
+
+_SIGMOID = "s = 1.0 / (1.0 + math.exp(-x)) if x >= 0 else math.exp(x) / (1.0 + math.exp(x))"
+_POWER_GUARD = ("                if k != 0:                     # v^0 = 1 is constant: no gradient (and 0.0 ** -1 would fail)\n"
+                "                    self.grad")
+
+EDGE_SLIPS = {
+    "textbook sigmoid": ((_SIGMOID, "s = 1.0 / (1.0 + math.exp(-x))"),
+                         ["✗ sigmoid at -800: raised OverflowError", "stable form"]),
+    "sigmoid in the negative form only": ((_SIGMOID, "s = math.exp(x) / (1.0 + math.exp(x))"),
+                                          ["✗ sigmoid at 800: raised OverflowError"]),
+    "power rule at v ** 0": ((_POWER_GUARD, "                if True:\n                    self.grad"),
+                             ["✗ v ** 0 at v = 0: raised ZeroDivisionError", "its gradient is 0"]),
+    "relu gradient 1 at 0": (("(1.0 if self.data > 0 else 0.0)", "(1.0 if self.data >= 0 else 0.0)"),
+                             ["✗ relu at exactly 0: grad got 1, expected 0"]),
+}
+
+
+@pytest.mark.parametrize("slip", sorted(EDGE_SLIPS))
+def test_visible_functions_cell_names_an_edge_case_slip_and_the_hidden_check_keeps_the_main_share(ref, slip):
+    """An edge-case slip fails the visible cell with its likely cause; the hidden check fails only the
+    edge group, so the hardened grader keeps the main behaviour's share."""
+    (old, new), words = EDGE_SLIPS[slip]
+    Value = broken_value(old, new)
+    message = _run_visible(ref, "test_Value_functions", Value=Value)
+    assert all(w in message for w in words), message
+    verdict = hidden_verdict(NB, "Value_functions", Value)
+    assert 0 < verdict.fraction < 1, verdict.lines()
+
+
+def test_visible_functions_cell_passes_the_solution(ref, capsys):
+    run_visible(NOTEBOOK, ref, "test_Value_functions")
+    out = capsys.readouterr().out
+    assert "✗" not in out and "✓ Value functions: visible checks passed" in out

@@ -786,6 +786,7 @@ class ValueAccumulationCheck(_ValueCheck):
              _leaves(0.9, -1.1) + [("mul", 0, 1), ("add_const", 2, 1.0), ("mul_const", 2, 2.0), ("mul", 3, 4),
                                    ("sub_const", 5, 0.5), ("mul", 6, 5), ("add", 7, 6)]),
             ("a node not used by the output keeps grad 0", _leaves(1.5, 2.0) + [("mul", 0, 1), ("add_const", 0, 1.0)]),
+            ("v ** v (one Value, base and exponent)", _with_upstream(_leaves(1.3) + [("pow", 0, 0)])),
             ("the seed graph d = b*c, e = a + d, f = d*a, g = e**f at (1.5, 0.5, 2)",
              _leaves(1.5, 0.5, 2.0) + [("mul", 1, 2), ("add", 0, 3), ("mul", 3, 0), ("pow", 4, 5)]),
             ("a shared node on a short and a long path: d = a * b; out = d + (d * 2) * 3",

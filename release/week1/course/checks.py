@@ -18,9 +18,11 @@ This module imports only NumPy and the standard library.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import sys
 from dataclasses import dataclass
+from typing import Iterator
 
 import numpy as np
 
@@ -36,6 +38,7 @@ __all__ = [
     "compare_shape_tuple",
     "assert_shape_tuple",
     "assert_raises",
+    "inputs_unchanged",
     "format_shape",
 ]
 
@@ -644,8 +647,12 @@ def _value_hints(g, e, rtol, atol, *, src="float64", max_rel=None, plain_rtol=No
     hints = []
     with np.errstate(all="ignore"):
         finite_e = np.isfinite(e)
+        low = src in _LOW_PRECISION and src != "float64"
         for test, word, cause in ((np.isnan, "NaN", "an unstable exp/log or a 0/0?"),
                                   (np.isinf, "inf", "an overflowing exp or a division by 0?")):
+            if low:  # the likelier cause: the range of the low precision, not the formula
+                cause = (f"got {src} values, which overflow beyond {float(np.finfo(src).max):.3g} (float64 goes "
+                         "to 1.8e308): compute in float64")
             mask = test(g) & finite_e
             if mask.any():
                 more = int(mask.sum()) - 1
@@ -748,11 +755,12 @@ def assert_shape(name: str, got, expected_shape) -> None:
 
 
 def compare_scalar(name: str, got, expected, *, rtol: float = 1e-7, atol: float = 1e-9) -> Comparison:
-    """Compare an untrusted real scalar (Python int/float or NumPy scalar; not bool, not an array)."""
+    """Compare an untrusted real scalar: a Python int/float, a NumPy scalar, or a 0-d array or tensor
+    (not a bool, not an array with axes)."""
     name = str(name)
     exp = float(expected)
     try:
-        val = _real_scalar(got, allow_0d=False)
+        val = _real_scalar(got, allow_0d=True)
     except _Reject as r:
         return Comparison(name, False, _line(_BAD, name, r.reason))
     g, e = np.array(val), np.array(exp)
@@ -898,3 +906,27 @@ def assert_raises(name: str, fn, *args, exc_type=ValueError, mentions=(), **kwar
                                                 f"{listed}; it was: {text!r}")) from None
         return None
     raise CheckFailed(_line(_BAD, name, f"should raise {wanted} {inputs}, but returned {_describe(returned)}"))
+
+
+@contextlib.contextmanager
+def inputs_unchanged(call: str, hint: str = "", **arrays: np.ndarray) -> Iterator[None]:
+    """Raise CheckFailed when the block changes one of the named arrays in place.
+
+    Usage in a test cell::
+
+        with inputs_unchanged("ReLU.forward", X=X_test):
+            Y = relu.forward(X_test)
+
+    The arrays are the caller's (trusted) inputs; a copy of each is taken on entry. An exception
+    raised inside the block propagates unchanged.
+    """
+    before = {name: np.array(a, copy=True) for name, a in arrays.items()}
+    yield
+    changed = [name for name, a in arrays.items()
+               if not (np.shape(a) == before[name].shape and np.array_equal(a, before[name], equal_nan=True))]
+    if changed:
+        what = (f"its input {changed[0]}" if len(changed) == 1
+                else "its inputs " + ", ".join(changed[:-1]) + " and " + changed[-1])
+        kept = "array as it was" if len(changed) == 1 else "arrays as they were"
+        text = f"changed {what} in place; leave the caller's {kept} and compute a new one"
+        raise CheckFailed(f"{_BAD} {call} {text}" + (f" — likely cause: {hint}" if hint else ""))
