@@ -10,7 +10,7 @@ STAMP  := $(VENV)/.installed
 ASSIGNMENT := week1
 WORKSPACE  := work
 
-.PHONY: setup sandbox lab test release release-if-stale workspace bench clean
+.PHONY: setup system-packages lab test release release-if-stale workspace bench clean
 
 setup: $(STAMP)
 
@@ -24,9 +24,10 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 	@echo "setup: done"
 
-# The hardened grader's sandbox, for the tests (installed when root on Debian/Ubuntu; never needed by `make lab`).
-sandbox:
-	@scripts/ensure-sandbox.sh
+# The grader's sandbox (bubblewrap) and the browser (Chromium), for the tests: installed when root on
+# Debian/Ubuntu, else one line says what to run. `make lab` never needs them.
+system-packages:
+	@scripts/ensure-system-packages.sh
 
 release: $(STAMP)
 	$(BIN)/python -m autograder.release
@@ -37,11 +38,12 @@ release-if-stale: $(STAMP)
 workspace: release-if-stale
 	$(BIN)/python -m autograder.workspace release/$(ASSIGNMENT) $(WORKSPACE)/$(ASSIGNMENT)
 
-# Started inside the workspace, so JupyterLab does not take the repo root for an nbgrader course.
+# A student's JupyterLab: started inside the workspace, without nbgrader's instructor tools
+# (autograder/lab.py; the user's own Jupyter configuration is left alone).
 lab: workspace
-	cd $(WORKSPACE)/$(ASSIGNMENT) && $(abspath $(BIN))/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root)
+	$(BIN)/python -m autograder.lab $(WORKSPACE)/$(ASSIGNMENT)
 
-test: sandbox $(STAMP)
+test: system-packages $(STAMP)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -7,11 +7,12 @@ import subprocess
 
 from notebooks import ROOT
 
-SCRIPT = ROOT / "scripts" / "ensure-sandbox.sh"
+SCRIPT = ROOT / "scripts" / "ensure-system-packages.sh"
 
 
 def _as_a_user_without_bwrap() -> subprocess.CompletedProcess:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "BWRAP": "no-such-bwrap-for-this-test"}
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "BWRAP": "no-such-bwrap-for-this-test",
+           "CHROMIUM": "no-such-chromium-for-this-test"}
     cmd = ["bash", str(SCRIPT)]
     if os.getuid() == 0:  # drop to nobody: a user who cannot install packages
         cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + cmd
@@ -22,21 +23,30 @@ def test_without_bubblewrap_a_user_gets_one_line_saying_what_to_run():
     proc = _as_a_user_without_bwrap()
     assert proc.returncode == 1
     assert proc.stdout == ""
-    assert proc.stderr == ("make test needs bubblewrap, the hardened grader's sandbox: run 'sudo apt-get install "
-                           "bubblewrap', then 'make test' again\n")
+    assert proc.stderr == ("make test needs bubblewrap chromium (the grader's sandbox and the browser tests): run "
+                           "'sudo apt-get install bubblewrap chromium', then 'make test' again\n")
 
 
 def test_with_bubblewrap_there_is_nothing_to_do():
-    proc = subprocess.run(["bash", str(SCRIPT)], env={"PATH": os.environ["PATH"], "BWRAP": "bash"},
+    proc = subprocess.run(["bash", str(SCRIPT)], env={"PATH": os.environ["PATH"], "BWRAP": "bash", "CHROMIUM": "sh"},
                           capture_output=True, text=True, timeout=60)
     assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", "")
 
 
-def test_make_test_checks_the_sandbox_and_make_lab_does_not():
+def test_only_what_is_missing_is_named():
+    env = {"PATH": os.environ["PATH"], "BWRAP": "bash", "CHROMIUM": "no-such-chromium-for-this-test"}
+    cmd = ["bash", str(SCRIPT)]
+    if os.getuid() == 0:
+        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + cmd
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 1 and "'sudo apt-get install chromium'" in proc.stderr, proc.stderr
+
+
+def test_make_test_checks_the_system_packages_and_make_lab_does_not():
     def prerequisites(target: str) -> str:
         out = subprocess.run(["make", "-pn", "-C", str(ROOT), target], capture_output=True, text=True).stdout
         return next(line for line in out.splitlines() if line.startswith(f"{target}:"))
 
-    assert "sandbox" in prerequisites("test").split(":", 1)[1].split()
-    assert "sandbox" not in prerequisites("lab") and "sandbox" not in prerequisites("workspace")
-    assert "sandbox" not in prerequisites("release-if-stale")
+    assert "system-packages" in prerequisites("test").split(":", 1)[1].split()
+    for target in ("lab", "workspace", "release-if-stale"):
+        assert "system-packages" not in prerequisites(target), target
