@@ -17,6 +17,7 @@ import csv
 import io
 import multiprocessing
 import os
+import re
 import stat
 import sys
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -185,11 +186,52 @@ def run_jobs(jobs: list[tuple], options: Options, workers: int, render: bool, pr
 # outputs
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+#: a spreadsheet reads a cell starting with one of these as a formula
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def encodable(text: str) -> str:
+    """``text`` with every lone surrogate written as an escape, so that it can be written as UTF-8.
+
+    A folder name that is not valid UTF-8 reaches Python with its bad bytes as surrogates
+    (\\xff becomes U+DCFF): they come back as ``\\xff``; any other lone surrogate as ``\\ud800``.
+    """
+    def escape(match: re.Match) -> str:
+        code = ord(match.group())
+        return f"\\x{code - 0xDC00:02x}" if 0xDC80 <= code <= 0xDCFF else f"\\u{code:04x}"
+
+    return _SURROGATE.sub(escape, text)
+
+
+def _safe_result(r: dict) -> dict:
+    """A job's result with every string encodable (one choke point before anything is written)."""
+    def clean(value):
+        if isinstance(value, str):
+            return encodable(value)
+        if isinstance(value, (list, tuple)):
+            return type(value)(clean(v) for v in value)
+        return value
+
+    return {k: clean(v) for k, v in r.items()}
+
+
+def spreadsheet_cell(value: str) -> str:
+    """A CSV field a spreadsheet shows as text, never runs as a formula."""
+    return "'" + value if value.startswith(_FORMULA_START) else value
+
+
+def printable(text: str) -> str:
+    """One line for the terminal: control characters (escape sequences, newlines, bidi marks) escaped."""
+    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+
+
 def _write_csv(path: Path, header: list[str], rows: list[list]) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(header)
-    writer.writerows(rows)
+    writer.writerows([[spreadsheet_cell(v) if isinstance(v, str) else v for v in row] for row in rows])
     path.write_text(buffer.getvalue(), encoding="utf-8")
 
 
@@ -200,6 +242,7 @@ def _num(x: float) -> str:
 def write_outputs(out: Path, results: list[dict]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     grades, details = [], []
+    results = [_safe_result(r) for r in results]
     for r in results:
         cells = [CellResult(*c) for c in r["cells"]]
         grades.append([r["student_id"], r["notebook"], _num(sum(c.score for c in cells)),
@@ -222,6 +265,7 @@ def summary_table(results: list[dict], names: list[str]) -> str:
         cells = [CellResult(*c) for c in r["cells"]]
         rows.setdefault(r["student_id"], {})[r["notebook"]] = (sum(c.score for c in cells),
                                                              sum(c.max_score for c in cells))
+    rows = {printable(s): v for s, v in rows.items()}
     width = max([len("student")] + [len(s) for s in rows])
     lines = ["  ".join(["student".ljust(width)] + [s.rjust(7) for s in short] + ["total".rjust(9)])]
     for student, scores in rows.items():
@@ -260,7 +304,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
     options = _options(args)
     students = find_submissions(submissions, args.assignment, names)
     jobs = [(student, spec, found[spec.name]) for student, found in students for spec in specs]
-    results = run_jobs(jobs, options, args.workers, render=True, progress=not args.quiet)
+    results = [_safe_result(r) for r in run_jobs(jobs, options, args.workers, render=True,
+                                                 progress=not args.quiet)]
     write_outputs(out, results)
     if args.gradebook:
         write_gradebook(args.gradebook, args.assignment, results)
@@ -272,7 +317,7 @@ def cmd_grade(args: argparse.Namespace) -> int:
     print(f"{len(students)} students, {len(results)} notebooks graded; graded cells: "
           + ", ".join(f"{counts.get(s, 0)} {s}" for s in STATUSES))
     print(f"results in {out}")
-    failures = [f"{r['student_id']}/{r['notebook']}" for r in results if r["grader_failed"]]
+    failures = [printable(f"{r['student_id']}/{r['notebook']}") for r in results if r["grader_failed"]]
     if failures:
         print(f"error: the grader failed on {len(failures)} notebook(s): {', '.join(failures)}", file=sys.stderr)
         return 1
@@ -295,9 +340,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         mark = {"passed": "✓", "partial": "◐"}.get(cell.status, "✗")
         print(f"{mark} {cell.grade_id}: {cell.status}, {cell.score:g} / {cell.max_score:g} points")
         if cell.status != "passed":
-            print("    " + cell.message.replace("\n", "\n    "))
+            print("\n".join("    " + printable(encodable(line)) for line in cell.message.split("\n")))
     for event in result.events:
-        print(f"note: {event}")
+        print(f"note: {printable(encodable(event))}")
     print(f"total: {result.score:g} / {result.max_score:g}")
     return 0 if all(c.status == "passed" for c in result.cells) else 1
 

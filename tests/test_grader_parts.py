@@ -252,3 +252,44 @@ def test_the_sandbox_refuses_to_mount_a_python_that_holds_the_hidden_checks(monk
     assert sandbox._hidden_checks_exposed() is None  # the editable install of make setup
     monkeypatch.setattr(sandbox, "_python_roots", lambda: [str(ROOT)])
     assert "hidden checks" in sandbox._hidden_checks_exposed()
+
+
+# ----------------------------------------------------------------------------------------------
+# whatever a submission holds, the outputs are written, and escaped for where they go
+
+
+def _result(student: str, message: str = "", html: str = "<p>page</p>") -> dict:
+    return {"student_id": student, "notebook": NB, "events": [message],
+            "cells": [("test_sse", 0.0, 1.0, "failed", message)], "html": html, "grader_failed": False}
+
+
+def test_lone_surrogates_never_stop_the_outputs(tmp_path):
+    """A folder name that is not UTF-8, an exception message or a markdown cell with a lone surrogate."""
+    bad_folder = os.fsdecode(b"st\xffudent")  # how os.listdir hands it over
+    results = [_result(bad_folder, "raised ValueError: \ud800"), _result("bob", "ok", html="<p>\udfff</p>")]
+    cli.write_outputs(tmp_path, results)
+    grades = (tmp_path / "grades.csv").read_text(encoding="utf-8")
+    details = (tmp_path / "details.csv").read_text(encoding="utf-8")
+    assert "st\\xffudent" in grades and "bob" in grades
+    assert "raised ValueError: \\ud800" in details
+    assert (tmp_path / "feedback" / "bob" / f"{NB}.html").read_text(encoding="utf-8") == "<p>\\udfff</p>"
+    assert (tmp_path / "feedback" / "st\\xffudent" / f"{NB}.html").is_file()
+
+
+@pytest.mark.parametrize("student", ["=HYPERLINK(\"http://x\")", "+1", "-2", "@SUM(A1)", "\tx"])
+def test_student_ids_are_never_spreadsheet_formulas(tmp_path, student):
+    cli.write_outputs(tmp_path, [_result(student, "=1+1")])
+    import csv as _csv
+
+    with open(tmp_path / "grades.csv", newline="", encoding="utf-8") as f:
+        row = list(_csv.DictReader(f))[0]
+    assert row["student_id"] == "'" + student
+    with open(tmp_path / "details.csv", newline="", encoding="utf-8") as f:
+        assert list(_csv.DictReader(f))[0]["message"] == "'=1+1"
+
+
+def test_the_terminal_summary_cannot_be_forged():
+    forged = "mallory\x1b[2K\ralice    39/39\nchuck"
+    table = cli.summary_table([_result(forged)], [NB])
+    assert "\x1b" not in table and "\r" not in table and len(table.splitlines()) == 2
+    assert "\\x1b[2K\\ralice" in table and "\\nchuck" in table

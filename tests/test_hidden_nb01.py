@@ -643,3 +643,29 @@ def test_visible_add_bias_column_needs_the_column_for_no_features(ref):
 
     message = _run_visible(ref, "test_add_bias_column", add_bias_column=ones_like_first_column)
     assert "no features (3, 0)" in message and "expected (3, 1)" in message
+
+
+@pytest.mark.parametrize("package, attr", [
+    ("torch", "broadcast_shapes"), ("numpy", "broadcast_shapes"), ("numpy", "broadcast_arrays"),
+])
+def test_the_forbidden_helpers_are_forbidden_under_any_name(package, attr):
+    """broadcast_shape written with a broadcasting helper reached through another module (for example
+    torch.functional.broadcast_shapes) scores nothing."""
+    import importlib
+    import sys
+
+    import torch  # noqa: F401 - the probe traps torch's helpers when torch is loaded, as in the notebook
+
+    helper = getattr(importlib.import_module(package), attr)
+    module_name = next(name for name, module in sorted(sys.modules.items())
+                       if name != package and name.startswith(package + ".")
+                       and getattr(module, attr, None) is helper)
+
+    def broadcast_shape(a, b):  # looks the helper up when it runs, as `torch.functional.broadcast_shapes(...)` does
+        fn = getattr(sys.modules[module_name], attr)
+        if attr == "broadcast_arrays":
+            return tuple(fn(np.empty(a), np.empty(b))[0].shape)
+        return tuple(fn(a, b))
+
+    message = failure("broadcast_shape", broadcast_shape)
+    assert "must apply the rule itself" in message, (module_name, message)

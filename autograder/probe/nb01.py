@@ -49,12 +49,19 @@ def broadcast_shape(obj: Any, case: Case) -> Outcome:
                 replaced.append((module.__dict__, attr, original))
                 module.__dict__[attr] = replacement
                 traps.append((original, replacement))
-        if type(student_globals) is dict:  # `from numpy import broadcast_shapes` in the notebook
-            for key, value in list(student_globals.items()):
-                for original, replacement in traps:
-                    if value is original:
-                        replaced.append((student_globals, key, value))
-                        student_globals[key] = replacement
+        # the same functions under other names: `from numpy import broadcast_shapes` in the notebook,
+        # torch.functional.broadcast_shapes, numpy.lib.stride_tricks.broadcast_shapes, ...
+        namespaces = [m.__dict__ for name, m in list(sys.modules.items())
+                      if name.split(".")[0] in ("numpy", "torch") and type(getattr(m, "__dict__", None)) is dict]
+        if type(student_globals) is dict:
+            namespaces.append(student_globals)
+        by_id = {id(original): replacement for original, replacement in traps}
+        for namespace in namespaces:
+            for key, value in list(namespace.items()):
+                replacement = by_id.get(id(value))
+                if replacement is not None and value is not replacement:
+                    replaced.append((namespace, key, value))
+                    namespace[key] = replacement
         outcome = call_plain(obj, *copy_args(case.args), **copy_args(case.kwargs))
     finally:
         for namespace, attr, original in reversed(replaced):
