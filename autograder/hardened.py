@@ -47,7 +47,7 @@ _ADDRESS = re.compile(r"\b0x[0-9a-fA-F]{6,}\b")
 @dataclass(frozen=True)
 class Options:
     cell_timeout: float = 60.0  # one cell of the student's notebook
-    notebook_timeout: float = 300.0  # all of the student's cells together
+    notebook_timeout: float = 300.0  # everything for one notebook: its cells, replays after restarts, probes
     probe_timeout: float = 30.0  # one exercise on all its hidden cases
     max_restarts: int = 5
     limits: Limits = field(default_factory=Limits)
@@ -133,13 +133,21 @@ def cells_to_run(nb: Any, spec: NotebookSpec) -> list[tuple[int, str]]:
 class _Session:
     """The student's kernel across restarts: which cells ran, what happened."""
 
-    def __init__(self, kernel: KernelRun, options: Options):
+    def __init__(self, kernel: KernelRun, options: Options, deadline: Optional[float] = None):
         self.kernel = kernel
         self.options = options
+        #: when the notebook's one budget (--timeout) runs out: cells, replays and probes all count
+        self.deadline = deadline if deadline is not None else time.monotonic() + options.notebook_timeout
         self.good: list[str] = []  # sources that ran to the end (fine or with an error)
         self.restarts = 0
         self.events: list[str] = []
         self.alive = True  # False once the kernel could not be restarted
+
+    def remaining(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def out_of_time(self) -> str:
+        return f"the notebook's time limit ({self.options.notebook_timeout:g} s) was used up"
 
     def lost(self, exc: Exception) -> None:
         self.alive = False
@@ -156,7 +164,13 @@ class _Session:
             self.events.append("too many restarts: nothing more was run")
             return False
         for source in self.good:
-            result = self.kernel.run(source, self.options.cell_timeout)
+            remaining = self.remaining()
+            if remaining <= 1:
+                self.alive = False
+                self.events.append(f"{self.out_of_time()} while the cells were run again after a restart: "
+                                   "nothing more was run")
+                return False
+            result = self.kernel.run(source, min(self.options.cell_timeout, remaining))
             if result.status in ("timeout", "died"):
                 self.alive = False
                 self.events.append("a cell that had run before did not finish when run again: nothing more was run")
@@ -165,12 +179,14 @@ class _Session:
         return True
 
 
-def run_student_cells(session: _Session, cells: list[tuple[int, str]], deadline: float) -> dict:
+def run_student_cells(session: _Session, cells: list[tuple[int, str]]) -> dict:
     """Execute the student's cells; return {notebook index: CellRun}."""
     runs = {}
     opts = session.options
     for position, (index, source) in enumerate(cells):
-        remaining = deadline - time.monotonic()
+        if not session.alive:
+            break
+        remaining = session.remaining()
         if remaining <= 1:
             session.events.append(
                 f"the notebook ran over its time limit ({opts.notebook_timeout:g} s): "
@@ -212,6 +228,9 @@ def judge_exercise(check: Any, cases: list[Case], object_name: str, status: str,
                    text: str) -> tuple[str, float, list[str]]:
     """(status, fraction of the points, message lines) of one exercise from what the kernel sent back."""
     name = check.exercise
+    if status == "budget":
+        return "timeout", 0.0, [f"✗ {object_name} was not checked: the notebook's time limit was used up before "
+                                "this exercise (see the notes)"]
     if status == "timeout":
         return "timeout", 0.0, [f"✗ {object_name} gave no answer within the time limit on the hidden inputs "
                                 "(an infinite loop, far too slow, or an answer too large to read) and was stopped"]
@@ -268,10 +287,15 @@ def grade_cells(session: _Session, spec: NotebookSpec, notes: list[str]) -> list
             cases = check.cases()
             if not session.alive:
                 status, text = "error", "the notebook's kernel was lost before this exercise"
+            elif session.remaining() <= 1:
+                status, text = "budget", ""
+                note = f"{session.out_of_time()}: the exercises from {exercise} on were not checked"
+                if not any(e.startswith(session.out_of_time() + ": the exercises") for e in session.events):
+                    session.events.append(note)
             else:
                 try:
                     status, text = session.kernel.evaluate(probe_request(check, object_name, cases),
-                                                           session.options.probe_timeout)
+                                                           min(session.options.probe_timeout, session.remaining()))
                     if session.kernel.restarted_since_last_check():
                         session.replay()
                 except KernelStartError as exc:
@@ -297,6 +321,7 @@ def grade_notebook(student_id: str, spec: NotebookSpec, data: Optional[bytes], o
     nb, why = read_submission(data)
     if nb is None:
         return unsubmitted(student_id, spec, "error", why)
+    started = time.monotonic()
     cells = cells_to_run(nb, spec)
     work = Path(tempfile.mkdtemp(prefix="grade-"))
     try:
@@ -316,9 +341,9 @@ def grade_notebook(student_id: str, spec: NotebookSpec, data: Optional[bytes], o
             kernel.stop()
             result = unsubmitted(student_id, spec, "error", f"the notebook's kernel could not be started: {exc}")
             return result
-        session = _Session(kernel, options)
+        session = _Session(kernel, options, started + options.notebook_timeout)
         try:
-            runs = run_student_cells(session, cells, time.monotonic() + options.notebook_timeout)
+            runs = run_student_cells(session, cells)
             feedback = feedback_notebook(nb, runs)  # before any probe: nothing hidden can reach it
             results = grade_cells(session, spec, session.events)
         finally:

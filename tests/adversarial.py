@@ -422,3 +422,27 @@ ATTACKERS = ("honest", "liar", "rebinder", "machinist", "bloater", "reader", "wr
 
 #: every graded cell of the notebook, from the course's own files
 ALL_CELLS = tuple(cell.grade_id for cell in read_spec(SOURCE / f"{NB}.ipynb", RELEASE / f"{NB}.ipynb").graded)
+
+
+#: a cell of the replayer: instant the first time, slow whenever it runs again after a restart
+_SLOW_WHEN_REPLAYED = """
+    import glob, os, sys, time
+    _kernel_dir = os.path.dirname(sys.argv[sys.argv.index("-f") + 1])
+    if len(glob.glob(os.path.join(os.path.dirname(_kernel_dir), "k*"))) > 1:  # a restarted kernel
+        time.sleep(REPLAY_SLEEP)
+"""
+
+
+def build_replayer(folder: Path, sleep: float, cells: int = 6, kills: int = 5) -> Path:
+    """4. of the issue "one student must never stop a class": cells that run at once, then sleep just under
+    the cell limit whenever they are replayed after a restart; several cells that kill the kernel make the
+    grader replay them again and again. Without one budget per notebook this costs kills x cells x sleep."""
+    nb = honest()
+    slow = textwrap.dedent(_SLOW_WHEN_REPLAYED).strip().replace("REPLAY_SLEEP", repr(sleep))
+    for _ in range(kills):
+        after(nb, "pairwise_sq_distances", "import os\nos._exit(3)")
+    for _ in range(cells):
+        first_code(nb, slow)
+    folder.mkdir(parents=True)
+    nbformat.write(nb, folder / f"{NB}.ipynb")
+    return folder / f"{NB}.ipynb"

@@ -320,3 +320,27 @@ def test_check_names_the_notebooks_it_knows(tmp_path):
     nbformat.write(nbformat.v4.new_notebook(), stray)
     proc = _check(stray)
     assert proc.returncode == 2 and "01_tensors_and_shapes.ipynb" in proc.stderr, proc.stderr
+
+
+# ----------------------------------------------------------------------------------------------
+# one budget per notebook
+
+
+def test_replays_after_restarts_stay_within_the_notebook_time_limit(tmp_path):
+    """The replayer's four cells sleep 8 s (under the 10 s cell limit) each time they are replayed, and
+    three cells kill the kernel: without one budget for the whole notebook that is 3 x 4 x 8 = 96 s of
+    replays alone. With --timeout 40 the notebook is graded in about that, with a clear note."""
+    import time
+
+    submissions, out = tmp_path / "submissions", tmp_path / "out"
+    adversarial.build_replayer(submissions / "replayer", sleep=8.0, cells=4, kills=3)
+    start = time.monotonic()
+    cmd = [sys.executable, "-m", "autograder", "grade", str(submissions), "--out", str(out), "--workers", "1",
+           "--cell-timeout", "10", "--probe-timeout", "10", "--timeout", "40", "--quiet"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert elapsed < 40 + 30, f"grading one notebook took {elapsed:.0f} s with --timeout 40"  # + start-up, rendering
+    _, details = read_csv(out / "details.csv")
+    text = " ".join(r["message"] for r in details if r["notebook"] == NB)
+    assert "time limit (40 s) was used up" in text, text[:3000]
