@@ -3,20 +3,32 @@ what to run; `make lab` never needs it."""
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 
 from notebooks import ROOT
 
 SCRIPT = ROOT / "scripts" / "ensure-system-packages.sh"
 
 
+def _as_a_user(env: dict) -> subprocess.CompletedProcess:
+    """Run the script as a user who cannot install packages (nobody, when the tests run as root)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp) / SCRIPT.name  # a copy nobody can read (the checkout may be private to root)
+        shutil.copy(SCRIPT, script)
+        os.chmod(tmp, 0o755)
+        os.chmod(script, 0o755)
+        cmd = ["bash", str(script)]
+        if os.getuid() == 0:
+            cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + cmd
+        return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60, cwd=tmp)
+
+
 def _as_a_user_without_bwrap() -> subprocess.CompletedProcess:
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "BWRAP": "no-such-bwrap-for-this-test",
-           "CHROMIUM": "no-such-chromium-for-this-test"}
-    cmd = ["bash", str(SCRIPT)]
-    if os.getuid() == 0:  # drop to nobody: a user who cannot install packages
-        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + cmd
-    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    return _as_a_user({"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "BWRAP": "no-such-bwrap-for-this-test",
+                       "CHROMIUM": "no-such-chromium-for-this-test"})
 
 
 def test_without_bubblewrap_a_user_gets_one_line_saying_what_to_run():
@@ -34,11 +46,7 @@ def test_with_bubblewrap_there_is_nothing_to_do():
 
 
 def test_only_what_is_missing_is_named():
-    env = {"PATH": os.environ["PATH"], "BWRAP": "bash", "CHROMIUM": "no-such-chromium-for-this-test"}
-    cmd = ["bash", str(SCRIPT)]
-    if os.getuid() == 0:
-        cmd = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"] + cmd
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)
+    proc = _as_a_user({"PATH": os.environ["PATH"], "BWRAP": "bash", "CHROMIUM": "no-such-chromium-for-this-test"})
     assert proc.returncode == 1 and "'sudo apt-get install chromium'" in proc.stderr, proc.stderr
 
 
