@@ -20,6 +20,7 @@ import os
 import re
 import stat
 import sys
+import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
 from typing import Optional
@@ -113,6 +114,7 @@ def _job(student_id: str, spec: NotebookSpec, path: Optional[Path], options: Opt
          render: bool) -> dict:
     """Grade one notebook of one student; plain data back (this process never runs student code)."""
     failed = False
+    started = time.monotonic()
     try:
         if path is None:
             result = grade_notebook(student_id, spec, None, options, _SLOT)
@@ -128,10 +130,10 @@ def _job(student_id: str, spec: NotebookSpec, path: Optional[Path], options: Opt
         result = unsubmitted(student_id, spec, "error", _grader_failure(exc))
     html = None
     if render:
-        from .feedback import render_html
+        from .feedback import render_within
 
-        try:
-            html = render_html(result)
+        try:  # rendering counts against the notebook's one budget, with a few seconds for the bare page
+            html = render_within(result, max(5.0, options.notebook_timeout - (time.monotonic() - started)))
         except Exception as exc:
             failed = True
             html = None

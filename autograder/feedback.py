@@ -413,3 +413,45 @@ def render_html(result: Any) -> str:
         bare.feedback = None
         bare.events = list(result.events) + [f"your notebook could not be shown here ({reason})"]
         return _page(bare)
+
+
+def render_within(result: Any, seconds: float) -> str:
+    """The feedback page, rendered in a child process given ``seconds``; when that is not enough (a
+    student's markdown can drive nbconvert's regular expressions into minutes), the page holds the
+    verdicts alone and says why. The child is forked: nothing is imported again."""
+    import multiprocessing
+
+    try:
+        context = multiprocessing.get_context("fork")
+    except ValueError:  # no fork on this platform: render here, unbounded
+        return render_html(result)
+    reader, writer = context.Pipe(duplex=False)
+
+    def child() -> None:
+        try:
+            writer.send(render_html(result))
+        except BaseException as exc:  # noqa: BLE001 - reported to the parent, which falls back
+            writer.send(exc if isinstance(exc, Exception) else RuntimeError(type(exc).__name__))
+        finally:
+            writer.close()
+
+    process = context.Process(target=child, daemon=True)
+    process.start()
+    writer.close()
+    page: Any = None
+    if reader.poll(max(0.0, seconds)):
+        try:
+            page = reader.recv()
+        except EOFError:
+            page = None
+    process.kill()
+    process.join()
+    reader.close()
+    if isinstance(page, str):
+        return page
+    bare = copy.copy(result)
+    bare.feedback = None
+    why = ("it took longer than the time left for this notebook" if page is None
+           else f"{type(page).__name__}: {str(page)[:300]}")
+    bare.events = list(result.events) + [f"your notebook could not be shown here ({why}); the verdicts follow"]
+    return render_html(bare)

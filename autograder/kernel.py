@@ -152,7 +152,7 @@ class KernelRun:
             client_factory=BoundedKernelClient,
         )
         self.client = _LimitedClient(
-            self.nb, km=km, allow_errors=True, startup_timeout=self.startup_timeout, coalesce_streams=True,
+            self.nb, km=km, allow_errors=True, startup_timeout=self.startup_timeout, coalesce_streams=False,
             iopub_timeout=2, raise_on_iopub_timeout=True, max_output_bytes=self.max_output_bytes,
             resources={"metadata": {"path": str(self.spec.scratch)}},
         )

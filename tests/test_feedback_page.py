@@ -434,3 +434,30 @@ def test_ordinary_outputs_still_show(ordinary):
     assert "https://pytorch.org/docs" in hrefs and "#Title" in hrefs
     assert ".dataframe td" not in page.visible_text()  # a style element goes with its content
     assert any("ansi-red-fg" in e.classes() for e in page.all("span"))
+
+
+# ----------------------------------------------------------------------------------------------
+# rendering within the notebook's budget
+
+
+def test_a_page_that_renders_slowly_falls_back_to_the_verdicts_in_time():
+    """nbconvert's link-stripping regex is super-linear in "![" runs (48k of them: 103 s): the page
+    is given the seconds left, then holds the verdicts alone and says why."""
+    import time
+
+    from autograder.feedback import render_within
+
+    slow = result(VERDICTS, nbformat.v4.new_markdown_cell("![" * 48_000))
+    start = time.monotonic()
+    page = render_within(slow, 3.0)
+    assert time.monotonic() - start < 15
+    text = Page(page).visible_text()
+    assert "could not be shown here (it took longer than the time left for this notebook)" in text
+    assert "test_linear_forward" in text and "1.6 / 2" in text
+
+
+def test_a_page_rendered_within_its_budget_is_the_same_page():
+    from autograder.feedback import render_within
+
+    quick = result(VERDICTS, nbformat.v4.new_markdown_cell("### A title\n\nSome *text*"))
+    assert render_within(quick, 60.0) == render_html(quick)

@@ -344,3 +344,21 @@ def test_replays_after_restarts_stay_within_the_notebook_time_limit(tmp_path):
     _, details = read_csv(out / "details.csv")
     text = " ".join(r["message"] for r in details if r["notebook"] == NB)
     assert "time limit (40 s) was used up" in text, text[:3000]
+
+
+def test_one_long_output_line_costs_nothing_after_the_cell(tmp_path):
+    """print("x" * 300_000): nbclient's stream merging (a regular expression quadratic in the line's length)
+    would take over a minute after the cell, outside every limit; the grader does not merge streams."""
+    import time
+
+    nb = adversarial.honest()
+    adversarial.after(nb, "sse_mse", 'print("x" * 300_000)')
+    (tmp_path / "submissions" / "longliner").mkdir(parents=True)
+    nbformat.write(nb, tmp_path / "submissions" / "longliner" / f"{NB}.ipynb")
+    start = time.monotonic()
+    proc = grade(tmp_path / "submissions", tmp_path / "out", workers=1)
+    elapsed = time.monotonic() - start
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    _, details = read_csv(tmp_path / "out" / "details.csv")
+    assert all(r["status"] == "passed" for r in details if r["notebook"] == NB), details
+    assert elapsed < 45, f"grading took {elapsed:.0f} s"
