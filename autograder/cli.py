@@ -23,7 +23,7 @@ import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 from .gradebook import GradebookError, write_gradebook
 from .hardened import ROOT, STATUSES, CellResult, NotebookResult, Options, grade_notebook, unsubmitted
@@ -155,8 +155,12 @@ def _grader_failure(exc: BaseException) -> str:
             "ask your instructor to grade it again")
 
 
-def run_jobs(jobs: list[tuple], options: Options, workers: int, render: bool, progress: bool) -> list[dict]:
+def run_jobs(jobs: list[tuple], options: Options, workers: int, render: bool, progress: bool,
+             on_result: Optional[Callable[[dict], dict]] = None) -> list[dict]:
+    """Grade every job; ``on_result`` sees each result as it arrives (and may slim it down)."""
     from tqdm.auto import tqdm
+
+    keep = on_result or (lambda r: r)
 
     results: list[dict] = []
     bar = tqdm(total=len(jobs), desc="grading", unit="notebook", disable=not progress, file=sys.stderr)
@@ -164,7 +168,7 @@ def run_jobs(jobs: list[tuple], options: Options, workers: int, render: bool, pr
         if workers <= 1:
             _init_worker()
             for student_id, spec, path in jobs:
-                results.append(_job(student_id, spec, path, options, render))
+                results.append(keep(_job(student_id, spec, path, options, render)))
                 bar.update()
         else:
             ctx = multiprocessing.get_context("spawn")
@@ -172,11 +176,11 @@ def run_jobs(jobs: list[tuple], options: Options, workers: int, render: bool, pr
                 futures = {pool.submit(_job, s, spec, p, options, render): (s, spec) for s, spec, p in jobs}
                 for future in as_completed(futures):
                     try:
-                        results.append(future.result())
+                        results.append(keep(future.result()))
                     except Exception as exc:  # a worker that died: its job is reported, the others go on
                         student_id, spec = futures[future]
                         lost = unsubmitted(student_id, spec, "error", _grader_failure(exc))
-                        results.append(_as_data(lost, None, True))
+                        results.append(keep(_as_data(lost, None, True)))
                     bar.update()
     finally:
         bar.close()
@@ -241,20 +245,28 @@ def _num(x: float) -> str:
     return f"{x:g}"
 
 
+def write_page(out: Path, r: dict) -> dict:
+    """Write a result's feedback page now and return the result without it (so that the main process
+    never holds every page of a class at once)."""
+    r = _safe_result(r)
+    if r["html"] is not None:
+        folder = out / "feedback" / r["student_id"]
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{r['notebook']}.html").write_text(r["html"], encoding="utf-8")
+    return {**r, "html": None}
+
+
 def write_outputs(out: Path, results: list[dict]) -> None:
+    """grades.csv, details.csv and the feedback pages still held by ``results``."""
     out.mkdir(parents=True, exist_ok=True)
     grades, details = [], []
-    results = [_safe_result(r) for r in results]
+    results = [write_page(out, r) for r in results]
     for r in results:
         cells = [CellResult(*c) for c in r["cells"]]
         grades.append([r["student_id"], r["notebook"], _num(sum(c.score for c in cells)),
                        _num(sum(c.max_score for c in cells))])
         details += [[r["student_id"], r["notebook"], c.grade_id, _num(c.score), _num(c.max_score), c.status,
                      c.message] for c in cells]
-        if r["html"] is not None:
-            folder = out / "feedback" / r["student_id"]
-            folder.mkdir(parents=True, exist_ok=True)
-            (folder / f"{r['notebook']}.html").write_text(r["html"], encoding="utf-8")
     _write_csv(out / "grades.csv", GRADES_HEADER, grades)
     _write_csv(out / "details.csv", DETAILS_HEADER, details)
 
@@ -306,8 +318,9 @@ def cmd_grade(args: argparse.Namespace) -> int:
     options = _options(args)
     students = find_submissions(submissions, args.assignment, names)
     jobs = [(student, spec, found[spec.name]) for student, found in students for spec in specs]
-    results = [_safe_result(r) for r in run_jobs(jobs, options, args.workers, render=True,
-                                                 progress=not args.quiet)]
+    out.mkdir(parents=True, exist_ok=True)
+    results = run_jobs(jobs, options, args.workers, render=True, progress=not args.quiet,
+                       on_result=lambda r: write_page(out, r))
     write_outputs(out, results)
     if args.gradebook:
         write_gradebook(args.gradebook, args.assignment, results)

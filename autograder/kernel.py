@@ -133,6 +133,7 @@ class KernelRun:
         self.client: NotebookClient | None = None
         self._kernel_number = 0
         self._restarted = False
+        self.output_budget = [NOTEBOOK_OUTPUT_BYTES]  # bytes of output the notebook may still keep, across restarts
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -154,7 +155,7 @@ class KernelRun:
         self.client = _LimitedClient(
             self.nb, km=km, allow_errors=True, startup_timeout=self.startup_timeout, coalesce_streams=False,
             iopub_timeout=2, raise_on_iopub_timeout=True, max_output_bytes=self.max_output_bytes,
-            resources={"metadata": {"path": str(self.spec.scratch)}},
+            notebook_budget=self.output_budget, resources={"metadata": {"path": str(self.spec.scratch)}},
         )
         self.client.start_new_kernel()
         self.client.start_new_kernel_client()
@@ -258,8 +259,9 @@ class KernelRun:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return "timeout", ""
+            self._discard_output()
             try:
-                reply = get_msg(timeout=min(remaining, 1.0))
+                reply = get_msg(timeout=min(remaining, 0.2))
             except Empty:
                 if not run_sync(client.km.is_alive)():
                     return "died", ""
@@ -275,6 +277,18 @@ class KernelRun:
                 return "error", f"{result.get('ename', '')}: {result.get('evalue', '')}"
             text = result.get("data", {}).get("text/plain")
             return ("ok", text) if isinstance(text, str) else ("error", "the result had no text")
+
+    def _discard_output(self) -> None:
+        """Drop what the kernel printed while a probe runs: nobody reads it, and kept waiting in the
+        queue it would fill the grader's memory."""
+        client = self.client
+        assert client is not None
+        get_iopub = run_sync(client.kc.iopub_channel.get_msg)
+        for _ in range(1000):
+            try:
+                get_iopub(timeout=0)
+            except Exception:  # Empty, or a channel that is gone (the request then fails on its own)
+                return
 
     def _reconnect(self) -> None:
         """A new output channel to the same kernel (its state is kept)."""
@@ -316,26 +330,44 @@ class KernelRun:
         return False
 
 
-class _LimitedClient(NotebookClient):
-    """An nbclient client that keeps at most ``max_output_bytes`` of a cell's output."""
+#: outputs kept of one notebook, all cells together (each cell keeps at most ``max_output_bytes``)
+NOTEBOOK_OUTPUT_BYTES = 10_000_000
 
-    def __init__(self, *args: Any, max_output_bytes: int, **kwargs: Any):
-        super().__init__(*args, **kwargs)
+
+class _LimitedClient(NotebookClient):
+    """An nbclient client that keeps at most ``max_output_bytes`` of a cell's output, at most
+    NOTEBOOK_OUTPUT_BYTES of the whole notebook's, and nothing of the widgets' state."""
+
+    def __init__(self, *args: Any, max_output_bytes: int, notebook_budget: list, **kwargs: Any):
+        super().__init__(*args, store_widget_state=False, **kwargs)
         self._max_output_bytes = max_output_bytes
         self._sizes: dict[int, int] = {}
+        self._budget = notebook_budget  # [bytes left], shared by the clients of one notebook's kernels
 
     def reset_output_budget(self) -> None:
         self._sizes = {}
+
+    def handle_comm_msg(self, outs: list, msg: dict, cell_index: int) -> None:
+        """Keep nothing of comm messages: nbclient would keep every widget's state (and buffers) for
+        the kernel's life, outside every output limit; the feedback page shows no widgets anyway."""
 
     def _update_display_id(self, display_id: str, msg: dict) -> None:
         """Ignore updates of earlier outputs: what a cell showed stays as it was when the cell ended."""
 
     def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> Any:
         size = self._sizes.get(id(outs), 0)
-        if size > self._max_output_bytes:
+        if size > self._max_output_bytes or self._budget[0] < 0:
             return None
-        size += len(str(msg.get("content", "")))
+        added = len(str(msg.get("content", "")))
+        size += added
+        self._budget[0] -= added
         self._sizes[id(outs)] = size
+        if self._budget[0] < 0:
+            outs.append(nbformat.v4.new_output(
+                "stream", name="stderr",
+                text=f"\n[output truncated by the grader: the notebook's outputs passed {NOTEBOOK_OUTPUT_BYTES:,} "
+                     "bytes; later outputs are not kept]\n"))
+            return None
         if size > self._max_output_bytes:
             outs.append(nbformat.v4.new_output(
                 "stream", name="stderr",

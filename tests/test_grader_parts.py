@@ -293,3 +293,49 @@ def test_the_terminal_summary_cannot_be_forged():
     table = cli.summary_table([_result(forged)], [NB])
     assert "\x1b" not in table and "\r" not in table and len(table.splitlines()) == 2
     assert "\\x1b[2K\\ralice" in table and "\\nchuck" in table
+
+
+# ----------------------------------------------------------------------------------------------
+# what the grader keeps of a kernel's messages is bounded
+
+
+def _client():
+    import nbformat as _nbf
+
+    from autograder.kernel import NOTEBOOK_OUTPUT_BYTES, _LimitedClient
+
+    client = _LimitedClient(_nbf.v4.new_notebook(), max_output_bytes=2_000_000,
+                            notebook_budget=[NOTEBOOK_OUTPUT_BYTES])
+    client.clear_before_next_output = False  # what nbclient sets when a cell starts
+    return client, NOTEBOOK_OUTPUT_BYTES
+
+
+def _stream(text: str) -> dict:
+    return {"msg_type": "stream", "header": {"msg_type": "stream"}, "parent_header": {},
+            "content": {"name": "stdout", "text": text}}
+
+
+def test_widget_state_is_not_kept():
+    """nbclient keeps every comm_open's state for the kernel's life (300 x 10 MiB took 3.3 GB)."""
+    client, _ = _client()
+    for i in range(50):
+        msg = {"msg_type": "comm_open", "header": {"msg_type": "comm_open"}, "parent_header": {},
+               "content": {"comm_id": f"c{i}", "target_name": "jupyter.widget",
+                           "data": {"state": {"_model_module": "x", "_model_name": "y", "blob": "z" * 100_000},
+                                    "buffer_paths": []}}}
+        client.handle_comm_msg([], msg, 0)
+    assert client.widget_state == {} and client.widget_buffers == {} and client.comm_objects == {}
+
+
+def test_the_notebook_keeps_a_bounded_amount_of_output_over_all_its_cells():
+    """Many cells, each just under the per-cell cap, can no longer make a 571 MB page."""
+    client, cap = _client()
+    kept = 0
+    for _ in range(12):  # twelve cells of 1.9 MB each
+        client.reset_output_budget()
+        outs: list = []
+        for _ in range(19):
+            client.output(outs, _stream("x" * 100_000), None, 0)
+        kept += sum(len(o.get("text", "")) for o in outs)
+    assert kept <= cap + 200_000
+    assert kept >= cap - 200_000  # the budget is used, not refused early
