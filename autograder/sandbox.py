@@ -31,6 +31,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .cgroups import join_prefix, slot_groups
+
 HOME = "/home/student"
 PROBE_ROOT = "/opt/grader"
 #: first uid handed to sandboxed kernels when the grader runs as root
@@ -153,7 +155,8 @@ class SandboxSpec:
         """The words put in front of the kernel's own command line."""
         if self.unsafe:
             return self.limits.prlimit_args()
-        return bwrap_prefix(self)
+        groups = slot_groups(self.slot, self.limits.memory_bytes, self.limits.processes)
+        return (join_prefix(groups) if groups else []) + bwrap_prefix(self)
 
 
 def _python_roots() -> list[str]:

@@ -446,3 +446,54 @@ def build_replayer(folder: Path, sleep: float, cells: int = 6, kills: int = 5) -
     folder.mkdir(parents=True)
     nbformat.write(nb, folder / f"{NB}.ipynb")
     return folder / f"{NB}.ipynb"
+
+
+def build_spinner(folder: Path, processes: int = 24, seconds: int = 40) -> None:
+    """5. of the issue "one student must never stop a class": processes that spin in their own sessions,
+    to take the CPU from whoever is graded at the same time."""
+    nb = honest()
+    setup = next(i for i, c in enumerate(nb.cells) if SETUP_TAG in c.get("metadata", {}).get("tags", []))
+    nb.cells.insert(setup + 1, nbformat.v4.new_code_cell(textwrap.dedent(f"""
+        import os
+        for _ in range({processes}):
+            if os.fork() == 0:
+                os.setsid()
+                import time
+                _end = time.time() + {seconds}
+                while time.time() < _end:
+                    pass
+                os._exit(0)
+        print(f"the spinners may use {{len(os.sched_getaffinity(0))}} of the machine's {{os.cpu_count()}} cores")
+    """).strip()))  # before the imports: the neighbour starts its own at the same moment
+    folder.mkdir(parents=True)
+    nbformat.write(nb, folder / f"{NB}.ipynb")
+
+
+def build_hoarder(folder: Path, children: int = 6, mib: int = 512) -> None:
+    """8.: children that each hold 512 MiB, to add up to more than the sandbox's memory limit (a limit per
+    process lets each of them through). The cell prints how much the children held at once."""
+    nb = honest()
+    after(nb, "sse_mse", f"""
+        import os, select, time
+        _pipes = []
+        for _ in range({children}):
+            _r, _w = os.pipe()
+            if os.fork() == 0:
+                try:
+                    _block = bytearray({mib} * 2**20)
+                    _block[::4096] = b"x" * len(_block[::4096])  # touch every page: resident
+                    os.write(_w, b"1")
+                    time.sleep(20)
+                finally:
+                    os._exit(0)
+            os.close(_w)
+            _pipes.append(_r)
+        time.sleep(5)
+        _alive = 0
+        for _r in _pipes:
+            if select.select([_r], [], [], 0)[0] and os.read(_r, 1) == b"1":
+                _alive += 1
+        print(f"the children held {{_alive * {mib}}} MiB at once")
+    """)
+    folder.mkdir(parents=True)
+    nbformat.write(nb, folder / f"{NB}.ipynb")

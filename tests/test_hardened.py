@@ -362,3 +362,44 @@ def test_one_long_output_line_costs_nothing_after_the_cell(tmp_path):
     _, details = read_csv(tmp_path / "out" / "details.csv")
     assert all(r["status"] == "passed" for r in details if r["notebook"] == NB), details
     assert elapsed < 45, f"grading took {elapsed:.0f} s"
+
+
+# ----------------------------------------------------------------------------------------------
+# one sandbox, one share of the machine
+
+
+@pytest.fixture(scope="module")
+def neighbours(tmp_path_factory):
+    """An honest student graded beside a spinner (24 processes spinning) and a hoarder (children that
+    together hold more memory than the sandbox may), two at a time."""
+    base = tmp_path_factory.mktemp("neighbours")
+    submissions, out = base / "submissions", base / "out"
+    folder = submissions / "a-honest"
+    folder.mkdir(parents=True)
+    nbformat.write(adversarial.honest(), folder / f"{NB}.ipynb")
+    adversarial.build_spinner(submissions / "b-spinner")
+    adversarial.build_hoarder(submissions / "c-hoarder")
+    cmd = [sys.executable, "-m", "autograder", "grade", str(submissions), "--out", str(out), "--workers", "2",
+           "--cell-timeout", "10", "--probe-timeout", "10", "--timeout", "45", "--memory-mb", "3072", "--quiet"]
+    proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    _, details = read_csv(out / "details.csv")
+    return {"out": out, "details": details}
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="control groups need the grader to run as root")
+def test_a_spinning_neighbour_does_not_change_an_honest_grade(neighbours):
+    rows = [r for r in neighbours["details"] if r["student_id"] == "a-honest" and r["notebook"] == NB]
+    assert rows and all(r["status"] == "passed" for r in rows), [(r["grade_id"], r["status"]) for r in rows]
+    # the spinners were held to one core (and one CPU's time) whatever the machine has
+    page = (neighbours["out"] / "feedback" / "b-spinner" / f"{NB}.html").read_text(encoding="utf-8")
+    cores = re.findall(r"the spinners may use (\d+) of the machine", page)
+    assert cores == ["1"], cores
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="control groups need the grader to run as root")
+def test_the_memory_limit_holds_for_the_sandbox_as_a_whole(neighbours):
+    page = (neighbours["out"] / "feedback" / "c-hoarder" / f"{NB}.html").read_text(encoding="utf-8")
+    held = [int(h) for h in re.findall(r"the children held (\d+) MiB at once", page)]
+    # 3 GiB for the kernel (about 400 MiB) and its children together: never all six children of 512 MiB
+    assert held and all(h <= 2560 for h in held), held
