@@ -229,6 +229,7 @@ def _annotate(result: Any) -> tuple[Any, frozenset]:
     cells = [grader_cell(summary_html(result))]
     placed = set()
     for cell in nb.cells:
+        _without_widgets(cell)
         cells.append(cell)
         grade_id = grade_id_of(cell)
         if grade_id in by_id and grade_id not in placed:
@@ -245,6 +246,21 @@ def _annotate(result: Any) -> tuple[Any, frozenset]:
     for i, cell in enumerate(nb.cells):  # ids that are the same on every run
         cell["id"] = f"cell-{i}"
     return nb, frozenset(cell["id"] for cell in ours)
+
+
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+WIDGET_NOTE = "(an interactive widget: open this notebook in JupyterLab and run its cells to use it)"
+
+
+def _without_widgets(cell: Any) -> None:
+    """A widget's output shows as one line saying what it was, never as its text repr (VBox(children=...))."""
+    outputs = cell.get("outputs") if isinstance(cell, dict) else None
+    if not isinstance(outputs, list):
+        return
+    for output in outputs:
+        data = output.get("data") if isinstance(output, dict) else None
+        if isinstance(data, dict) and WIDGET_VIEW in data:
+            output["data"] = {"text/plain": WIDGET_NOTE}
 
 
 def annotated(result: Any) -> Any:
@@ -364,6 +380,8 @@ def _stylesheets() -> tuple[str, ...]:
     exporter = _exporter()
     env = exporter.environment
     classic = env.loader.get_source(env, "static/style.css")[0]
+    # its web fonts (glyph icons) are blocked by the page's own policy: without the rules, no console errors
+    classic = re.sub(r"@font-face\s*\{[^}]*\}", "", classic)
     return classic, HtmlFormatter(style="default").get_style_defs(".highlight"), _PAGE_CSS
 
 

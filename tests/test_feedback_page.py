@@ -461,3 +461,11 @@ def test_a_page_rendered_within_its_budget_is_the_same_page():
 
     quick = result(VERDICTS, nbformat.v4.new_markdown_cell("### A title\n\nSome *text*"))
     assert render_within(quick, 60.0) == render_html(quick)
+
+
+def test_a_widget_output_shows_one_line_saying_what_it_was():
+    widget = display({"text/plain": "VBox(children=(HBox(children=(Text(value='32, 128'),)),))",
+                      "application/vnd.jupyter.widget-view+json": {"model_id": "abc", "version_major": 2}})
+    text = Page(render_html(result(VERDICTS, code("broadcast_explorer(broadcast_shape)", widget)))).visible_text()
+    assert "VBox(children=" not in text
+    assert "an interactive widget: open this notebook in JupyterLab" in text

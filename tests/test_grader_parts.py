@@ -339,3 +339,17 @@ def test_the_notebook_keeps_a_bounded_amount_of_output_over_all_its_cells():
         kept += sum(len(o.get("text", "")) for o in outs)
     assert kept <= cap + 200_000
     assert kept >= cap - 200_000  # the budget is used, not refused early
+
+
+def test_stream_outputs_are_merged_as_a_notebook_shows_them():
+    from autograder.hardened import merged_streams
+
+    def stream(text, name="stdout"):
+        return {"output_type": "stream", "name": name, "text": text}
+
+    outs = [stream("a"), stream("b\n"), stream("err", "stderr"), stream("10%\r50%\r100%\n"), stream("x" * 300_000)]
+    merged = merged_streams(outs)
+    assert [(o["name"], o["text"][:12]) for o in merged] == [("stdout", "ab\n"), ("stderr", "err"),
+                                                             ("stdout", "100%\n" + "x" * 7)]
+    assert len(merged[2]["text"]) == 5 + 300_000
+    assert outs[0]["text"] == "a"  # the originals are left as they were
