@@ -19,13 +19,15 @@ _DEFINITION = re.compile(r"^(\s*)(?:async\s+)?(?:def|class)\s+([A-Za-z_]\w*)")
 
 
 def enclosing_name(lines: list[str], index: int) -> str | None:
-    """Name of the innermost def/class enclosing line ``index``, or None."""
+    """Dotted name of the definitions enclosing line ``index`` (``Linear.forward`` for a method), or None."""
+    names = []
     indent = len(lines[index]) - len(lines[index].lstrip())
     for line in reversed(lines[:index]):
         match = _DEFINITION.match(line)
         if match and len(match.group(1)) < indent:
-            return match.group(2)
-    return None
+            names.append(match.group(2))
+            indent = len(match.group(1))
+    return ".".join(reversed(names)) or None
 
 
 def name_stubs(source: str, fallback: str) -> str:

@@ -44,6 +44,29 @@ SEQUENCE_FORMS["list for tuple"] = (list, True)
 SEQUENCE_FORMS["tuple for list"] = (tuple, True)
 SEQUENCE_FORMS["one array"] = (lambda seq: np.array([float(v) for v in seq]), True)
 
+#: forward_stats returns an (L, 2) array of numbers
+STATS_FORMS: dict[str, tuple[Callable, bool]] = {
+    "array": (lambda a: a, True),
+    "nested list": (lambda a: np.asarray(a).tolist(), True),
+    "tuple of tuples": (lambda a: tuple(tuple(row) for row in np.asarray(a).tolist()), True),
+    "float64 tensor": (lambda a: torch.tensor(np.asarray(a), dtype=F64), True),
+    "float32 array": (lambda a: np.asarray(a, dtype=np.float32), False),
+    "transposed (2, L)": (lambda a: np.asarray(a).T.copy(), False),
+    "flat (2 L,)": (lambda a: np.asarray(a).reshape(-1), False),
+}
+
+#: pytorch_linear_init returns the pair (W, b)
+PAIR_FORMS: dict[str, tuple[Callable, bool]] = {
+    "tuple": (tuple, True),
+    "list": (list, True),
+    "float64 tensors": (lambda p: tuple(torch.tensor(v, dtype=F64) for v in p), True),
+    "float32 arrays": (lambda p: tuple(np.asarray(v, dtype=np.float32) for v in p), True),
+    "(b, W) swapped": (lambda p: (p[1], p[0]), False),
+    "W alone": (lambda p: p[0], False),
+    "b as a column (H, 1)": (lambda p: (p[0], np.asarray(p[1]).reshape(-1, 1)), False),
+    "a dict": (lambda p: {"W": p[0], "b": p[1]}, False),
+}
+
 #: (notebook, exercise, test cell, name in the notebook, forms)
 EXERCISES = [
     ("01_tensors_and_shapes", "sse", "test_sse", "sse", NUMBER_FORMS),
@@ -52,6 +75,9 @@ EXERCISES = [
     ("02_autograd", "grad_history", "test_grad_history", "grad_history", SEQUENCE_FORMS),
     ("02_autograd", "graph_grads", "test_graph_grads", "graph_grads", SEQUENCE_FORMS),
     ("03_manual_backprop", "train_step", "test_train_step", "train_step", NUMBER_FORMS),
+    ("04_init_and_normalization", "forward_stats", "test_forward_stats", "forward_stats", STATS_FORMS),
+    ("04_init_and_normalization", "pytorch_linear_init", "test_pytorch_linear_init", "pytorch_linear_init",
+     PAIR_FORMS),
 ]
 CASES = [(nb, ex, cell, name, form) for nb, ex, cell, name, forms in EXERCISES for form in forms]
 

@@ -12,7 +12,7 @@ from course.checks import CheckFailed, Comparison
 from solutions import solution_namespace
 from notebooks import SOURCE
 
-NOTEBOOKS = ("01_tensors_and_shapes", "02_autograd", "03_manual_backprop")
+NOTEBOOKS = ("01_tensors_and_shapes", "02_autograd", "03_manual_backprop", "04_init_and_normalization")
 ALL_CHECKS = [(nb, ex) for nb in NOTEBOOKS for ex in sorted(checks_for(nb))]
 
 

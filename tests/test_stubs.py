@@ -9,9 +9,9 @@ def test_stub_takes_the_enclosing_function_name():
     assert PLACEHOLDER not in out
 
 
-def test_stub_in_a_method_names_the_method():
+def test_stub_in_a_method_names_the_class_and_the_method():
     src = f"class Linear:\n    def forward(self, X):\n        {STUB}\n"
-    assert 'NotImplementedError("forward: ' in name_stubs(src, "x")
+    assert 'NotImplementedError("Linear.forward: ' in name_stubs(src, "x")
 
 
 def test_stub_outside_any_definition_uses_the_fallback():

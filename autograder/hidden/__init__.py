@@ -27,6 +27,7 @@ NOTEBOOK_MODULES = {
     "01_tensors_and_shapes": "autograder.hidden.nb01_tensors_and_shapes",
     "02_autograd": "autograder.hidden.nb02_autograd",
     "03_manual_backprop": "autograder.hidden.nb03_manual_backprop",
+    "04_init_and_normalization": "autograder.hidden.nb04_init_and_normalization",
 }
 
 

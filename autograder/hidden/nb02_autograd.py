@@ -305,7 +305,7 @@ def _step_failure(name: str, program: list, names: list[str], outcome: Outcome) 
         step = tuple(program[k])
         context = f"computing {_expression(program, k, names)} (Value.{_method(step)})"
     if outcome.error == "NotImplementedError":
-        stub = re.match(r"([A-Za-z_]\w*): replace this line", message)
+        stub = re.match(r"([A-Za-z_][\w.]*): replace this line", message)
         what = f" (the stub of {stub.group(1)} still raises)" if stub else ""
         return _fail(name, f"not implemented yet: {context}{what}")
     text = f"{context} raised {outcome.error}: {message}"
