@@ -44,7 +44,7 @@ lab: workspace
 	$(BIN)/python -m autograder.lab $(WORKSPACE)/$(ASSIGNMENT)
 
 test: system-packages $(STAMP)
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
 
 bench: $(STAMP)
 	$(BIN)/python bench/import_time.py
