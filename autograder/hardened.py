@@ -265,13 +265,12 @@ def judge_exercise(check: Any, cases: list[Case], object_name: str, status: str,
     verdict = score(check, cases, results)
     if verdict.passed:
         return "passed", 1.0, verdict.lines(MESSAGE_CASES)
-    failed = [(c, o) for c, o, r in zip(cases, outcomes, results) if not r.ok]
-    if all("not implemented yet" in r.message for r in results if not r.ok) and len(failed) == len(cases):
+    failed = [o for o, r in zip(outcomes, results) if not r.ok]
+    if len(failed) == len(cases) and all("not implemented yet" in r.message for r in results):
         return "error", 0.0, not_implemented
     if verdict.fraction > 0:
         return "partial", verdict.fraction, verdict.lines(MESSAGE_CASES)
-    all_raised = all(o.kind == "raised" for _, o in failed)
-    return ("error" if all_raised else "failed"), 0.0, verdict.lines(MESSAGE_CASES)
+    return ("error" if all(o.kind == "raised" for o in failed) else "failed"), 0.0, verdict.lines(MESSAGE_CASES)
 
 
 _WORST = {"passed": 0, "partial": 1, "failed": 2, "error": 3, "missing": 4, "timeout": 5}
