@@ -162,30 +162,31 @@ def run_jobs(jobs: list[tuple], options: Options, workers: int, render: bool, pr
 
     keep = on_result or (lambda r: r)
 
-    results: list[dict] = []
+    results: list[tuple[int, dict]] = []  # (the job's place in ``jobs``, its result): the order of ``jobs``
     bar = tqdm(total=len(jobs), desc="grading", unit="notebook", disable=not progress, file=sys.stderr)
     try:
         if workers <= 1:
             _init_worker()
-            for student_id, spec, path in jobs:
-                results.append(keep(_job(student_id, spec, path, options, render)))
+            for i, (student_id, spec, path) in enumerate(jobs):
+                results.append((i, keep(_job(student_id, spec, path, options, render))))
                 bar.update()
         else:
             ctx = multiprocessing.get_context("spawn")
             with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker) as pool:
-                futures = {pool.submit(_job, s, spec, p, options, render): (s, spec) for s, spec, p in jobs}
+                futures = {pool.submit(_job, s, spec, p, options, render): i for i, (s, spec, p) in enumerate(jobs)}
                 for future in as_completed(futures):
+                    i = futures[future]
                     try:
-                        results.append(keep(future.result()))
+                        results.append((i, keep(future.result())))
                     except Exception as exc:  # a worker that died: its job is reported, the others go on
-                        student_id, spec = futures[future]
+                        student_id, spec, _ = jobs[i]
                         lost = unsubmitted(student_id, spec, "error", _grader_failure(exc))
-                        results.append(keep(_as_data(lost, None, True)))
+                        results.append((i, keep(_as_data(lost, None, True))))
                     bar.update()
     finally:
         bar.close()
-    order = {(s, spec.name): i for i, (s, spec, _) in enumerate(jobs)}
-    return sorted(results, key=lambda r: order[(r["student_id"], r["notebook"])])
+    # by place, not by (student, notebook): ``keep`` may rewrite a student id (one that is not UTF-8)
+    return [r for _, r in sorted(results, key=lambda pair: pair[0])]
 
 
 # ----------------------------------------------------------------------------------------------

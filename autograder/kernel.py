@@ -19,7 +19,6 @@ from typing import Any
 
 import nbformat
 import zmq
-from jupyter_client.asynchronous import AsyncKernelClient
 from jupyter_client.connect import channel_socket_types
 from jupyter_client.kernelspec import KernelSpec
 from jupyter_client.manager import AsyncKernelManager
@@ -28,15 +27,20 @@ from nbclient.exceptions import CellTimeoutError
 from nbclient.util import run_sync
 from traitlets import Any as AnyTrait
 
+from .kernel_client import PromptKernelClient
 from .sandbox import SandboxSpec
 
 
 #: the largest message the grader accepts from a kernel, per channel: a bigger one drops the
-#: connection instead of filling the grader's memory (a probe's reply, an output)
-MAX_MESSAGE_BYTES = {"shell": 64 * 2**20, "iopub": 16 * 2**20}
+#: connection instead of filling the grader's memory (a probe's reply; an output, of which a cell
+#: keeps at most 2 MB anyway)
+MAX_MESSAGE_BYTES = {"shell": 64 * 2**20, "iopub": 4 * 2**20}
+#: outputs waiting to be read, at most: a kernel that sends faster than the grader reads is held back
+#: (and its outputs dropped) instead of queueing 1000 messages (zmq's default) in the grader's memory
+IOPUB_QUEUE_MESSAGES = 32
 
 
-class BoundedKernelClient(AsyncKernelClient):
+class BoundedKernelClient(PromptKernelClient):
     """A kernel client that will not read a message larger than MAX_MESSAGE_BYTES.
 
     zmq drops the connection that sent it; the request then times out, and the
@@ -47,6 +51,8 @@ class BoundedKernelClient(AsyncKernelClient):
         sock = self.context.socket(channel_socket_types[channel])
         sock.linger = 1000
         sock.setsockopt(zmq.MAXMSGSIZE, MAX_MESSAGE_BYTES.get(channel, 2**20))
+        if channel == "iopub":
+            sock.rcvhwm = IOPUB_QUEUE_MESSAGES
         # after a dropped connection a send would wait forever: give up instead (the kernel is restarted)
         sock.sndtimeo = 3_000
         if identity:

@@ -4,18 +4,21 @@ Usage: python bench/notebook_time.py [source|release] [--repeat 3]
 """
 import argparse
 import statistics
+import sys
 import time
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from autograder.kernel_client import notebook_client  # noqa: E402
 
 
 def run_once(path: Path, allow_errors: bool) -> float:
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(
+    client = notebook_client(
         nb, timeout=600, kernel_name="python3", allow_errors=allow_errors,
         resources={"metadata": {"path": str(path.parent)}},
     )

@@ -9,6 +9,7 @@ every other graded cell of the notebook must pass.
 from __future__ import annotations
 
 import json
+import os
 import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -497,3 +498,67 @@ def build_hoarder(folder: Path, children: int = 6, mib: int = 512) -> None:
     """)
     folder.mkdir(parents=True)
     nbformat.write(nb, folder / f"{NB}.ipynb")
+
+
+# ----------------------------------------------------------------------------------------------
+# what a student controls that costs the grader memory, time after the cell, or a whole class's outputs
+
+
+def write(nb, folder: Path) -> Path:
+    """Save ``nb`` as the student's notebook 01 in ``folder``, every non-ASCII character as a JSON escape
+    (so that a lone surrogate, which UTF-8 cannot hold, reaches the grader the way a JSON file carries it)."""
+    folder.mkdir(parents=True)
+    path = folder / f"{NB}.ipynb"
+    path.write_text(json.dumps(nb, ensure_ascii=True, indent=1), encoding="ascii")
+    return path
+
+
+def build_pager(folder: Path, brackets: int = 48_000) -> Path:
+    """2.: a markdown cell of "![" * 48k, on which nbconvert's link-stripping regex takes 103 s, after grading."""
+    nb = honest()
+    nb.cells.append(nbformat.v4.new_markdown_cell("![" * brackets))
+    return write(nb, folder)
+
+
+def build_widener(folder: Path, cells: int = 40, bytes_per_cell: int = 1_900_000) -> Path:
+    """7.: many cells, each printing just under the 2 MB a cell may keep (300 of them made a 571 MB page)."""
+    nb = honest()
+    for _ in range(cells):
+        nb.cells.append(nbformat.v4.new_code_cell(f'print("w" * {bytes_per_cell})'))
+    return write(nb, folder)
+
+
+def build_commer(folder: Path, messages: int = 100, mib: int = 10) -> Path:
+    """6.: widget comm_open messages whose state nbclient would keep for the kernel's life (300 x 10 MiB
+    took a worker to 3.3 GB), and output printed during the probes, which piles up in the grader's queue."""
+    nb = honest()
+    after(nb, "sse_mse", f"""
+        from comm import create_comm
+        _blob = "c" * ({mib} * 2**20)
+        for _i in range({messages}):
+            create_comm(target_name="jupyter.widget", data={{"state": {{"_model_name": "x", "blob": _blob}},
+                                                             "buffer_paths": []}})
+        _sse = sse
+
+        def sse(y_true, y_pred):  # still right: printing during a probe costs the student nothing
+            print("p" * ({mib} * 2**20))
+            return _sse(y_true, y_pred)
+    """)
+    return write(nb, folder)
+
+
+def build_surrogate(folder: Path) -> Path:
+    """1.: a lone surrogate in a markdown cell and in the message of an exception an exercise raises."""
+    nb = honest()
+    nb.cells.insert(1, nbformat.v4.new_markdown_cell("a lone surrogate: \ud800"))
+    after(nb, "sse_mse", """
+        def sse(y_true, y_pred):
+            raise ValueError("lone " + chr(0xD800) + " surrogate")
+    """)
+    return write(nb, folder)
+
+
+#: 10.: student ids a spreadsheet would run, or a terminal would draw as another student's row;
+#: 1.: a folder name that is not UTF-8 (os.listdir hands its bad byte over as a surrogate)
+HOSTILE_IDS = ('=HYPERLINK("http:x","full marks")', "mallory\x1b[2K\ralice    39 of 39\nchuck",
+               os.fsdecode(b"bad-\xff-name"))

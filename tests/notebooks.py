@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
-from nbclient import NotebookClient
+
+from autograder.kernel_client import notebook_client
 
 ROOT = Path(__file__).resolve().parent.parent
 ASSIGNMENT = "week1"
@@ -53,7 +54,7 @@ class CellRun:
 def execute(path: Path, *, allow_errors: bool, timeout: int = 120) -> list[CellRun]:
     """Run a notebook top to bottom in its own folder; report errors and stderr per code cell."""
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(
+    client = notebook_client(
         nb,
         timeout=timeout,
         kernel_name="python3",

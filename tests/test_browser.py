@@ -42,6 +42,7 @@ import nbformat
 import pytest
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+from autograder.kernel_client import notebook_client
 from autograder.lab import student_lab_command
 from browser import (ARTIFACTS, CHROMIUM, CONTROL_KINDS, OUTPUT_TIMEOUT, Console, ControlError, Lab, NotebookPage,
                      find_controls, free_port, isolated_env, move_control)
@@ -564,13 +565,11 @@ def feedback_page(browser, workspace, tmp_path_factory) -> dict:
     """A feedback page as a student opens it (from a file), and what it shows: notebook 01 with
     its outputs (plots and the broadcast explorer's) and three verdicts, one of them partial with
     a diagnosis of several lines."""
-    from nbclient import NotebookClient
-
     from autograder.feedback import ICONS, render_html
     from autograder.hardened import CellResult, NotebookResult
 
     nb = nbformat.read(workspace / workspace_name("solution", "01_tensors_and_shapes.ipynb"), as_version=4)
-    NotebookClient(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(workspace)}}).execute()
+    notebook_client(nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(workspace)}}).execute()
     verdicts = [
         CellResult("test_broadcast_shape", 3.0, 3.0, "passed", ""),
         CellResult("test_standardize", 0.0, 2.0, "failed", "standardize(X): column 1 has mean 0.5, expected 0"),
