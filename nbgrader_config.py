@@ -24,3 +24,7 @@ c.GenerateAssignment.preprocessors = [
 
 # Generous per-cell limit for autograding; the notebooks themselves run in seconds.
 c.Execute.timeout = 300
+
+# Wait for the kernel's messages in short slices (autograder/kernel_client.py): nbclient's one long
+# poll can miss a message that has arrived and then wait out the whole cell timeout.
+c.KernelManager.client_class = "autograder.kernel_client.PromptKernelClient"

@@ -67,6 +67,32 @@ PAIR_FORMS: dict[str, tuple[Callable, bool]] = {
     "a dict": (lambda p: {"W": p[0], "b": p[1]}, False),
 }
 
+#: notebook 05's element-wise functions return a float64 array of the input's shape (a number for a 0-d input)
+ARRAY_FORMS: dict[str, tuple[Callable, bool]] = {
+    "array": (lambda a: a, True),
+    "float64 tensor": (lambda a: torch.tensor(np.asarray(a), dtype=F64), True),
+    "a float for a 0-d input": (lambda a: float(a) if np.ndim(a) == 0 else a, True),
+    "float32 array": (lambda a: np.asarray(a, dtype=np.float32), False),
+    "float32 tensor": (lambda a: torch.tensor(np.asarray(a), dtype=F32), False),
+    "list": (lambda a: np.asarray(a).tolist(), False),
+    "flattened": (lambda a: np.asarray(a).reshape(-1), False),
+    "bool array": (lambda a: np.asarray(a) != 0, False),
+}
+
+#: collapse_linear returns the pair (W, b) of float64 arrays
+COLLAPSE_FORMS = {name: form for name, form in PAIR_FORMS.items() if name != "float32 arrays"}
+COLLAPSE_FORMS["float32 arrays"] = (PAIR_FORMS["float32 arrays"][0], False)
+
+#: dead_units returns a boolean array (H,)
+MASK_FORMS: dict[str, tuple[Callable, bool]] = {
+    "bool array": (lambda m: m, True),
+    "bool tensor": (lambda m: torch.from_numpy(np.asarray(m)), True),
+    "list of bools": (lambda m: np.asarray(m).tolist(), False),
+    "float array": (lambda m: np.asarray(m, dtype=np.float64), False),
+    "int array": (lambda m: np.asarray(m, dtype=np.int64), False),
+    "count": (lambda m: int(np.sum(m)), False),
+}
+
 #: (notebook, exercise, test cell, name in the notebook, forms)
 EXERCISES = [
     ("01_tensors_and_shapes", "sse", "test_sse", "sse", NUMBER_FORMS),
@@ -78,6 +104,12 @@ EXERCISES = [
     ("04_init_and_normalization", "forward_stats", "test_forward_stats", "forward_stats", STATS_FORMS),
     ("04_init_and_normalization", "pytorch_linear_init", "test_pytorch_linear_init", "pytorch_linear_init",
      PAIR_FORMS),
+    ("05_activations", "sigmoid", "test_sigmoid", "sigmoid", ARRAY_FORMS),
+    ("05_activations", "relu_grad", "test_relu_grad", "relu_grad", ARRAY_FORMS),
+    ("05_activations", "leaky_relu_grad", "test_leaky_relu_grad", "leaky_relu_grad", ARRAY_FORMS),
+    ("05_activations", "gelu", "test_gelu", "gelu", ARRAY_FORMS),
+    ("05_activations", "collapse_linear", "test_collapse_linear", "collapse_linear", COLLAPSE_FORMS),
+    ("05_activations", "dead_units", "test_dead_units", "dead_units", MASK_FORMS),
 ]
 CASES = [(nb, ex, cell, name, form) for nb, ex, cell, name, forms in EXERCISES for form in forms]
 

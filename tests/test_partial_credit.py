@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from autograder.hidden import checks_for, hidden_verdict, run_hidden
+from autograder.hidden import NOTEBOOK_MODULES, checks_for, hidden_verdict, run_hidden
 from autograder.hidden.framework import EDGE, ERRORS, MAIN, HiddenCheck, score
 from autograder.hidden.judging import tensor
 from autograder.probe import Case
@@ -12,7 +12,7 @@ from course.checks import CheckFailed, Comparison
 from solutions import solution_namespace
 from notebooks import SOURCE
 
-NOTEBOOKS = ("01_tensors_and_shapes", "02_autograd", "03_manual_backprop", "04_init_and_normalization")
+NOTEBOOKS = tuple(NOTEBOOK_MODULES)  # every notebook with hidden checks
 ALL_CHECKS = [(nb, ex) for nb in NOTEBOOKS for ex in sorted(checks_for(nb))]
 
 

@@ -28,6 +28,7 @@ NOTEBOOK_MODULES = {
     "02_autograd": "autograder.hidden.nb02_autograd",
     "03_manual_backprop": "autograder.hidden.nb03_manual_backprop",
     "04_init_and_normalization": "autograder.hidden.nb04_init_and_normalization",
+    "05_activations": "autograder.hidden.nb05_activations",
 }
 
 
