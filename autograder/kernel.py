@@ -32,12 +32,12 @@ from .sandbox import SandboxSpec
 
 
 #: the largest message the grader accepts from a kernel, per channel: a bigger one drops the
-#: connection instead of filling the grader's memory (a probe's reply; an output, of which a cell
-#: keeps at most 2 MB anyway)
-MAX_MESSAGE_BYTES = {"shell": 64 * 2**20, "iopub": 4 * 2**20}
-#: outputs waiting to be read, at most: a kernel that sends faster than the grader reads is held back
-#: (and its outputs dropped) instead of queueing 1000 messages (zmq's default) in the grader's memory
-IOPUB_QUEUE_MESSAGES = 32
+#: connection instead of filling the grader's memory (a probe's reply, an output)
+MAX_MESSAGE_BYTES = {"shell": 64 * 2**20, "iopub": 16 * 2**20}
+#: output messages waiting to be read in the grader, at most (so at most 8 x 16 MiB): a kernel that
+#: sends faster than the grader reads keeps the rest in its own queue, in the sandbox's memory,
+#: instead of 1000 messages (zmq's default) queueing in the grader's
+IOPUB_QUEUE_MESSAGES = 8
 
 
 class BoundedKernelClient(PromptKernelClient):
