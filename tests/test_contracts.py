@@ -110,6 +110,11 @@ EXERCISES = [
     ("05_activations", "gelu", "test_gelu", "gelu", ARRAY_FORMS),
     ("05_activations", "collapse_linear", "test_collapse_linear", "collapse_linear", COLLAPSE_FORMS),
     ("05_activations", "dead_units", "test_dead_units", "dead_units", MASK_FORMS),
+    ("06_losses", "cross_entropy", "test_cross_entropy", "cross_entropy", NUMBER_FORMS),
+    ("06_losses", "bce_with_logits", "test_bce_with_logits", "bce_with_logits", NUMBER_FORMS),
+    ("06_losses", "huber", "test_huber", "huber", NUMBER_FORMS),
+    ("06_losses", "softmax", "test_softmax", "softmax", ARRAY_FORMS),
+    ("06_losses", "cross_entropy_grad", "test_cross_entropy_grad", "cross_entropy_grad", ARRAY_FORMS),
 ]
 CASES = [(nb, ex, cell, name, form) for nb, ex, cell, name, forms in EXERCISES for form in forms]
 

@@ -29,6 +29,7 @@ NOTEBOOK_MODULES = {
     "03_manual_backprop": "autograder.hidden.nb03_manual_backprop",
     "04_init_and_normalization": "autograder.hidden.nb04_init_and_normalization",
     "05_activations": "autograder.hidden.nb05_activations",
+    "06_losses": "autograder.hidden.nb06_losses",
 }
 
 
