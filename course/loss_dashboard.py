@@ -147,6 +147,8 @@ def plot_softmax_report(report: dict, fig=None):
     axes[1].set_ylim(-1.05 / s["temperature"], 1.05 / s["temperature"])
     axes[1].set_title("d loss / d logit", fontsize=10)
     axes[1].set_xlabel("class")
+    for ax in axes:  # classes are whole numbers
+        ax.set_xticks(range(C))
     fig.tight_layout()
     return fig, axes
 
@@ -165,7 +167,8 @@ def softmax_explorer(classes: int = 4, **functions: Callable):
     logit_boxes = [widgets.FloatSlider(value=v, min=-10.0, max=10.0, step=0.1, description=f"logit {i}",
                                        continuous_update=False) for i, v in enumerate(start)]
     temperature = widgets.FloatLogSlider(value=1.0, base=10, min=-1, max=1, step=0.05, description="temperature",
-                                         continuous_update=False, readout_format=".3g")
+                                         continuous_update=False, readout_format=".3g",
+                                         style={"description_width": "initial"})
     target = widgets.Dropdown(options=list(range(classes)), value=0, description="target")
     out, status = widgets.Output(), widgets.HTML()
 
@@ -202,7 +205,8 @@ def regression_report(outlier: float = 10.0, delta: float = 1.0, functions: Opti
 
     Returns a dict with settings, y (10,), loss {name: float}, grad {name: (10,)} (d loss / d y_hat_i
     of the mean loss), outlier_share {name: |grad of the outlier| / sum |grad|}, best {name: the
-    constant prediction that minimises the loss: the mean, the median, Huber's in between},
+    constant prediction that minimises the loss: the mean, the median (the midpoint of the two middle
+    targets), Huber's (near the median: beyond delta a point pulls with a fixed force)},
     sources and notes. The Huber rows use the student's huber / huber_grad where written.
     """
     if not delta > 0:
@@ -266,12 +270,18 @@ def plot_regression_report(report: dict, fig=None):
         axes[0].bar(np.arange(len(y)) + (k - 1) * width, report["grad"][name], width=width, color=color, label=name)
     axes[0].axhline(0.0, color="black", linewidth=0.6)
     axes[0].set_xlabel("point (9 = the outlier)")
+    axes[0].set_ylabel("gradient of the mean loss")
     axes[0].set_title("d loss / d y_hat_i at y_hat = 0", fontsize=10)
     axes[0].legend(fontsize=8)
     axes[1].scatter(np.arange(len(y)), y, color="black", s=15, label="targets y")
-    for name, color in zip(LOSSES, ("tab:red", "tab:blue", "tab:green")):
-        axes[1].axhline(report["best"][name], color=color, label=f"best constant, {name}")
+    for name, color, style in zip(LOSSES, ("tab:red", "tab:blue", "tab:green"), ("-", "--", ":")):
+        axes[1].axhline(report["best"][name], color=color, linestyle=style, linewidth=1.6,
+                        label=f"best constant, {name} ({report['best'][name]:+.2f})")
+    axes[1].set_xlabel("point (9 = the outlier)")
+    axes[1].set_ylabel("target y")
     axes[1].set_title("the constant each loss prefers", fontsize=10)
+    for ax in axes:  # points are numbered
+        ax.set_xticks(np.arange(len(y)))
     axes[1].legend(fontsize=8)
     fig.tight_layout()
     return fig, axes

@@ -347,3 +347,147 @@ def test_visible_cells_catch_the_central_bugs(ref, capfd, grade_id, name, fn, te
         run_visible(NOTEBOOK, ref, grade_id, **{name: fn})
     assert text in str(info.value), str(info.value)
     assert "Warning" not in capfd.readouterr().err
+
+
+# ----------------------------------------------------------------------------------------------
+# found in review: more styles, and the implementations that exposed a problem
+
+
+def lse_keepdims_squeeze(z, axis=-1):
+    m = z.max(axis=axis, keepdims=True)
+    return (m + np.log(np.exp(z - m).sum(axis=axis, keepdims=True))).squeeze(axis)
+
+
+def _issubdtype_checked(logits, targets):
+    if not isinstance(logits, np.ndarray) or logits.ndim != 2:
+        raise ValueError(f"logits must be (N, C), got {np.shape(logits)}")
+    if not np.issubdtype(targets.dtype, np.integer):
+        raise ValueError(f"targets must be integers, got {targets.dtype}")
+    if targets.shape != (logits.shape[0],):
+        raise ValueError(f"targets shape {targets.shape} != ({logits.shape[0]},)")
+    bad = targets[(targets < 0) | (targets >= logits.shape[1])]
+    if bad.size:
+        raise ValueError(f"targets out of range: {bad}")
+
+
+def ce_fancy_float64(logits, targets):
+    _issubdtype_checked(logits, targets)
+    s = logits - logits.max(axis=1, keepdims=True)
+    log_p = s - np.log(np.exp(s).sum(axis=1, keepdims=True))
+    return -log_p[np.arange(len(targets)), targets].mean()          # a NumPy float64
+
+
+def ce_take_along(logits, targets):
+    _issubdtype_checked(logits, targets)
+    picked = np.take_along_axis(logits, targets[:, None].astype(np.intp), axis=1)[:, 0]
+    return np.asarray(np.mean(np.logaddexp.reduce(logits, axis=1) - picked))   # a 0-d array
+
+
+def ce_onehot_product(logits, targets):
+    # right everywhere except where a logit is -inf: 0 * (-inf) = NaN
+    _issubdtype_checked(logits, targets)
+    onehot = np.eye(logits.shape[1])[targets]
+    return float(-(onehot * (logits - np.logaddexp.reduce(logits, axis=1, keepdims=True))).sum() / len(targets))
+
+
+def huber_clip_form(y_hat, y, delta=1.0):
+    if y_hat.shape != y.shape:
+        raise ValueError(f"y_hat {y_hat.shape} vs y {y.shape}")
+    e = y_hat - y
+    c = np.clip(e, -delta, delta)
+    return np.mean(c * e - 0.5 * c ** 2)
+
+
+MORE_GOOD = [
+    ("logsumexp", lse_keepdims_squeeze),
+    ("softmax", lambda z, axis=-1: np.exp(z - np.logaddexp.reduce(z, axis=axis, keepdims=True))),
+    ("log_softmax", lambda z, axis=-1: z - np.expand_dims(lse_keepdims_squeeze(z, axis), axis)),
+    ("cross_entropy", ce_fancy_float64),
+    ("cross_entropy", ce_take_along),
+    ("cross_entropy_grad", lambda logits, t: (np.exp(logits - np.logaddexp.reduce(logits, axis=1, keepdims=True))
+                                              - np.eye(logits.shape[1])[t]) / len(t)),
+    ("bce_with_logits", lambda z, y: (_bce_checked(z, y), float(np.mean(np.maximum(z, 0) - z * y
+                                                                         + np.log(1 + np.exp(-np.abs(z))))))[1]),
+    ("huber", huber_clip_form),
+    ("huber", lambda a, y, delta=1.0: (_huber(a, y, delta) if a.shape == y.shape else _huber(a, y, delta))),
+    ("huber_grad", lambda a, y, delta=1.0: np.where(np.abs(a - y) <= delta, a - y, delta * np.sign(a - y))
+     / float(np.prod((a - y).shape))),
+]
+
+
+@pytest.mark.parametrize("exercise, fn", MORE_GOOD, ids=[f"{e}-{i}" for i, (e, _) in enumerate(MORE_GOOD)])
+def test_more_correct_styles_get_full_marks_and_pass_the_visible_cells(ref, capfd, exercise, fn):
+    verdict = hidden_verdict(NB, exercise, fn)
+    assert verdict.passed, "\n".join(verdict.lines())
+    run_visible(NOTEBOOK, ref, f"test_{exercise}", **{exercise: fn})
+    assert capfd.readouterr().err == ""
+
+
+def test_a_one_hot_product_loses_only_the_edge_share_and_is_told_why(ref):
+    # -inf logits are an edge of the contract: the NaN of 0 * (-inf) costs the edge group, named
+    fraction, lines = verdict_text("cross_entropy", ce_onehot_product)
+    assert fraction == pytest.approx(0.85), lines
+    assert "0 * (-inf) = NaN" in lines and "one-hot product" in lines
+    with pytest.raises(CheckFailed) as info:
+        run_visible(NOTEBOOK, ref, "test_cross_entropy", cross_entropy=ce_onehot_product)
+    assert "0 · (−∞) = NaN" in str(info.value)
+
+
+def test_int64_only_targets_lose_the_edge_share_not_the_exercise():
+    def strict(logits, targets):
+        if targets.dtype != np.int64:
+            raise ValueError(f"targets must be int64, got {targets.dtype}")
+        return ce_fancy_float64(logits, targets)
+
+    fraction, lines = verdict_text("cross_entropy", strict)
+    assert fraction == pytest.approx(0.85), lines
+    assert "raised ValueError on valid input" in lines and "int32" in lines
+
+
+@pytest.mark.parametrize("error, where", [("TypeError", "dtype"), ("IndexError", "range")])
+def test_another_exception_type_costs_the_errors_share_with_a_diagnosis(error, where):
+    exc = {"TypeError": TypeError, "IndexError": IndexError}[error]
+
+    def other(logits, targets):
+        if where == "dtype" and targets.dtype.kind not in "iu":
+            raise exc("targets must be integers")
+        if where == "range" and np.any((targets < 0) | (targets >= logits.shape[1])):
+            raise exc(f"targets out of range: {targets}")
+        return ce_fancy_float64(logits, targets)
+
+    fraction, lines = verdict_text("cross_entropy", other)
+    assert fraction == pytest.approx(0.85), lines
+    assert f"should raise ValueError, but raised {error}" in lines and "docstring asks for ValueError" in lines
+
+
+def test_valid_edge_inputs_never_expect_a_value_error():
+    # every case outside the errors group (C = 1, N = 1, -inf logits, int32 and int64 targets) is valid
+    for exercise in EXERCISES:
+        check = checks_for(NB)[exercise]
+        for case in check.cases():
+            if case.group != "errors on bad input":
+                outcome = Outcome("raised", error="ValueError", message="no")
+                assert check.judge(case, outcome).ok is False
+                assert "on valid input" in check.judge(case, outcome).message
+
+
+@pytest.mark.parametrize("exercise, fn, text", [
+    # a finite result must never be "close" to an infinite candidate (inf - finite <= rtol * inf)
+    ("cross_entropy", lambda logits, t: ce_fancy_float64(logits, np.zeros_like(t)), None),
+    # N = 1: "a factor N" equals the reference itself and must not be offered as the cause
+    ("cross_entropy", lambda logits, t: float(np.float32(ce_fancy_float64(logits, t))), "float32"),
+    ("cross_entropy", lambda logits, t: float(-np.mean(np.log(_softmax(logits))[np.arange(len(t)), t]))
+     if np.isfinite(logits).all() else ce_fancy_float64(logits, t), "log(0)"),
+    ("bce_with_logits", lambda z, y: float(np.mean(z - z * y + np.log1p(np.exp(-z)))), "exp only sees -|z|"),
+    ("cross_entropy", lambda logits, t: float(-np.mean(_log_softmax(logits)[np.arange(len(t)), t])),
+     "NumPy reads index -1 as the last class"),
+])
+def test_review_diagnoses(exercise, fn, text):
+    fraction, lines = verdict_text(exercise, fn)
+    assert fraction < 1.0, lines
+    if text is None:
+        (line,) = [l for l in lines.splitlines() if "-inf logits" in l]
+        assert "got 2.7" in line and "likely cause" not in line, line
+    else:
+        assert text in lines, lines
+    assert "a factor N" not in "\n".join(l for l in lines.splitlines() if "N = 1" in l), lines

@@ -16,8 +16,7 @@ from typing import Any, Callable
 import numpy as np
 
 from course.checks import Comparison, compare, compare_scalar
-from course.elementwise import first_match
-from course.losses import ATOL, RTOL, array_problem, scalar_problem, warnings_hint
+from course.losses import ATOL, RTOL, array_problem, first_match, precision_hint, scalar_problem, warnings_hint
 
 from .framework import ERRORS, Case, Outcome, by_exercise, grouped
 from .judging import tensor, torch_module
@@ -111,6 +110,10 @@ def _ce_mistakes(grad: bool):
         if C > 1:
             out += [(ref(logits, _shifted(targets, C, -1)), "an off-by-one one-hot: the class targets − 1 was used"),
                     (ref(logits, _shifted(targets, C, 1)), "an off-by-one one-hot: the class targets + 1 was used")]
+        if not grad and np.isneginf(logits).any():
+            out += [(float("nan"), "NaN where a logit is -inf: 0 * (-inf) = NaN — a one-hot product (onehot * log p) "
+                                   "multiplies the -inf log-probability of a ruled-out class by 0; pick each row's "
+                                   "target entry by indexing, log_p[np.arange(N), targets]")]
         if grad:
             out += [(_softmax(logits) / N, "softmax / N alone: the one-hot of the targets is not subtracted"),
                     (_softmax(logits) - np.eye(C)[targets], "softmax − onehot without the 1/N of the mean")]
@@ -181,14 +184,19 @@ def _ce_cases() -> tuple:
     mixed = rng.standard_normal((5, 10))
     mixed[0, [1, 3, 8]] = -np.inf
     mixed[2] = 0.7                                            # equal logits: loss ln(10)
+    equal = rng.standard_normal((5, 10))
+    equal[2] = 0.7
     i32 = np.arange(7, dtype=np.int32) % 4
+    # the main group: the loss itself; the contract's corners (-inf logits, int32 targets, C = 1, N = 1)
+    # are edge cases, so that one slip there costs the edge share, not the exercise
     main = [("(N, C) = (8, 5), normal, targets at every class", (rng.standard_normal((8, 5)), np.arange(8) % 5)),
             ("(N, C) = (4, 3): logits of ±1e4, right and confidently wrong", (big, np.array([0, 1, 2, 2]))),
-            ("(N, C) = (5, 10): -inf logits off the target and a row of equal logits",
-             (mixed, np.array([0, 9, 4, 2, 7]))),
-            ("(N, C) = (7, 4), std 30, targets of dtype int32", (30 * rng.standard_normal((7, 4)), i32))]
+            ("(N, C) = (5, 10) with a row of equal logits", (equal, np.array([0, 9, 4, 2, 7]))),
+            ("(N, C) = (7, 4), std 30", (30 * rng.standard_normal((7, 4)), i32.astype(np.int64)))]
     edge = [("C = 1: (N, C) = (3, 1)", (rng.standard_normal((3, 1)), np.zeros(3, dtype=np.int64))),
-            ("N = 1: (N, C) = (1, 6), target 5", (rng.standard_normal((1, 6)), np.array([5])))]
+            ("N = 1: (N, C) = (1, 6), target 5", (rng.standard_normal((1, 6)), np.array([5]))),
+            ("(N, C) = (5, 10): -inf logits off the target", (mixed, np.array([0, 9, 4, 2, 7]))),
+            ("(N, C) = (7, 4), targets of dtype int32", (3 * rng.standard_normal((7, 4)), i32))]
     logits = rng.standard_normal((3, 4))
     errors = [("target 4 with C = 4 (out of range)", (logits, np.array([0, 4, 1])), ("4",)),
               ("target -1 (out of range)", (logits, np.array([0, -1, 1])), ("-1",)),
@@ -262,10 +270,12 @@ class LossCheck(_Check):
         if outcome.kind == "raised" and outcome.error == "NotImplementedError":
             return self.fail(case, "not implemented yet")
         if outcome.kind != "raised":
-            return self.fail(case, "should raise ValueError, but returned a value — likely cause: NumPy broadcast "
-                                   "or indexed silently; check the shapes, dtype and range of the arguments first")
+            return self.fail(case, f"should raise ValueError, but returned a value — likely cause: "
+                                   f"{_silent_cause(case.label)}")
         if outcome.error != "ValueError":
-            return self.fail(case, f"should raise ValueError, but raised {outcome.error}: {outcome.message}")
+            return self.fail(case, f"should raise ValueError, but raised {outcome.error}: {outcome.message} — the "
+                                   f"docstring asks for ValueError: check the arguments before computing and raise "
+                                   f"ValueError yourself")
         missing = [m for m in self._mentions(case.label) if m not in outcome.message]
         if missing:
             return self.fail(case, f"the ValueError's message should name {' and '.join(missing)}; it was "
@@ -287,14 +297,29 @@ class LossCheck(_Check):
         name = self.name(case)
         comparison = compare_fn(name, result, expected, rtol=RTOL, atol=ATOL)
         if not comparison.ok:
-            hints = [first_match(result, self.mistakes(*case.args, **case.kwargs)),
-                     warnings_hint(caught, False) if caught else None]
-            hints = [h for h in hints if h]
+            hints = [first_match(result, self.mistakes(*case.args, **case.kwargs), expected=expected),
+                     warnings_hint(caught, False, self.exercise) if caught else None]
+            hints = [h for h in hints if h] or [h for h in [precision_hint(result, expected)] if h]
             return Comparison(name, False, comparison.message + (f" — likely cause: {'; '.join(hints)}" if hints else ""))
         if caught:
             return self.fail(case, f"the values are right, but the call raised {'; '.join(caught)} — likely cause: "
-                                   f"{warnings_hint(caught, True)}")
+                                   f"{warnings_hint(caught, True, self.exercise)}")
         return comparison
+
+
+def _silent_cause(label: str) -> str:
+    """Why bad input went through without an error, from the case's label."""
+    if "-1" in label:
+        return ("NumPy reads index -1 as the last class, without an error: check 0 <= targets < C before "
+                "indexing")
+    if "dtype float" in label:
+        return "check that targets hold integers (targets.dtype.kind in 'iu', or np.issubdtype(..., np.integer))"
+    if "label" in label:
+        return "check that every label lies in [0, 1] before computing"
+    if "out of range" in label:
+        return "check 0 <= targets < C before indexing"
+    return ("NumPy broadcast the two shapes (an (N,) against an (N, 1) becomes (N, N)) or indexed silently: "
+            "compare the shapes first and raise ValueError naming both")
 
 
 def _no_mentions(items):
