@@ -93,6 +93,28 @@ MASK_FORMS: dict[str, tuple[Callable, bool]] = {
     "count": (lambda m: int(np.sum(m)), False),
 }
 
+#: notebook 07's dropout returns the pair (out, mask) of float64 arrays of x's shape
+DROPOUT_FORMS: dict[str, tuple[Callable, bool]] = {
+    "tuple": (tuple, True),
+    "list": (list, True),
+    "float64 tensors": (lambda p: tuple(torch.tensor(np.asarray(v), dtype=F64) for v in p), True),
+    "float32 arrays": (lambda p: tuple(np.asarray(v, dtype=np.float32) for v in p), False),
+    "(mask, out) swapped": (lambda p: (p[1], p[0]), False),
+    "out alone": (lambda p: p[0], False),
+    "bool mask": (lambda p: (p[0], np.asarray(p[1]) != 0), False),
+    "a dict": (lambda p: {"out": p[0], "mask": p[1]}, False),
+}
+
+#: notebook 07's best_epoch returns an index
+INDEX_FORMS: dict[str, tuple[Callable, bool]] = {
+    "int": (int, True),
+    "np.int64": (np.int64, True),
+    "0-d int64 tensor": (lambda i: torch.tensor(int(i)), True),
+    "float": (float, False),
+    "array of shape (1,)": (lambda i: np.array([i]), False),
+    "str": (str, False),
+}
+
 #: (notebook, exercise, test cell, name in the notebook, forms)
 EXERCISES = [
     ("01_tensors_and_shapes", "sse", "test_sse", "sse", NUMBER_FORMS),
@@ -115,6 +137,13 @@ EXERCISES = [
     ("06_losses", "huber", "test_huber", "huber", NUMBER_FORMS),
     ("06_losses", "softmax", "test_softmax", "softmax", ARRAY_FORMS),
     ("06_losses", "cross_entropy_grad", "test_cross_entropy_grad", "cross_entropy_grad", ARRAY_FORMS),
+    ("07_regularization", "dropout", "test_dropout", "dropout", DROPOUT_FORMS),
+    ("07_regularization", "dropout_backward", "test_dropout_backward", "dropout_backward", ARRAY_FORMS),
+    ("07_regularization", "l2_penalty", "test_l2_penalty", "l2_penalty", NUMBER_FORMS),
+    ("07_regularization", "sgd_step_weight_decay", "test_sgd_step_weight_decay", "sgd_step_weight_decay", ARRAY_FORMS),
+    ("07_regularization", "l1_subgradient", "test_l1_subgradient", "l1_subgradient", ARRAY_FORMS),
+    ("07_regularization", "best_epoch", "test_best_epoch", "best_epoch", INDEX_FORMS),
+    ("08_optimizers", "trajectory", "test_trajectory", "trajectory", ARRAY_FORMS),
 ]
 CASES = [(nb, ex, cell, name, form) for nb, ex, cell, name, forms in EXERCISES for form in forms]
 

@@ -30,6 +30,8 @@ NOTEBOOK_MODULES = {
     "04_init_and_normalization": "autograder.hidden.nb04_init_and_normalization",
     "05_activations": "autograder.hidden.nb05_activations",
     "06_losses": "autograder.hidden.nb06_losses",
+    "07_regularization": "autograder.hidden.nb07_regularization",
+    "08_optimizers": "autograder.hidden.nb08_optimizers",
 }
 
 

@@ -24,14 +24,15 @@ from .core import (
     copy_args,
     plain,
 )
-from . import nb01, nb02, nb03, nb04, nb05
+from . import nb01, nb02, nb03, nb04, nb05, nb07
+from . import nb08
 
 #: probe name -> probe(obj, case) -> Outcome
 PROBES: dict[str, Callable[[Any, Case], Outcome]] = {
     "call": lambda obj, case: call_plain(obj, *copy_args(case.args), **copy_args(case.kwargs)),
     "nb01.broadcast_shape": nb01.broadcast_shape,
 }
-for _module, _prefix in ((nb02, "nb02"), (nb03, "nb03"), (nb04, "nb04"), (nb05, "nb05")):
+for _module, _prefix in ((nb02, "nb02"), (nb03, "nb03"), (nb04, "nb04"), (nb05, "nb05"), (nb07, "nb07"), (nb08, "nb08")):
     PROBES.update({f"{_prefix}.{name}": probe for name, probe in _module.PROBES.items()})
 
 
