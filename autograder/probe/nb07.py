@@ -11,8 +11,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .core import Case, Outcome, copy_args
-from .nb03 import _call
+from .core import Case, Outcome, call_plain, copy_args
+from .nb03 import _record
 
 
 def dropout(obj: Any, case: Case) -> Outcome:
@@ -21,7 +21,10 @@ def dropout(obj: Any, case: Case) -> Outcome:
     calls, changed = [], False
     for seed in kw["seeds"]:
         x = kw["x"].copy()
-        calls.append(_call(obj, x, kw["p"], kw["training"], np.random.default_rng(seed)))
+        outcome = call_plain(obj, x, kw["p"], kw["training"], np.random.default_rng(seed))
+        if outcome.kind == "raised" and outcome.error == "NotImplementedError":
+            return outcome  # not written yet: the whole case says so, as every other exercise's does
+        calls.append(_record(outcome))
         try:
             changed = changed or not bool(np.array_equal(x, kw["x"], equal_nan=True))
         except Exception:
