@@ -7,7 +7,6 @@ hidden check and pass the visible cells; the judge fails cleanly on malformed ou
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 
 import numpy as np
@@ -37,32 +36,6 @@ def verdict_text(exercise: str, obj) -> tuple:
     return verdict.fraction, "\n".join(verdict.lines())
 
 
-def test_checks_cover_exactly_the_exercises():
-    assert set(checks_for(NB)) == set(EXERCISES)
-
-
-@pytest.mark.parametrize("exercise", EXERCISES)
-def test_notebook_solution_passes(ref, exercise):
-    verdict = hidden_verdict(NB, exercise, ref[exercise])
-    assert verdict.passed, "\n".join(verdict.lines())
-
-
-def test_notebook_test_cells_call_the_hidden_checks_by_name():
-    import nbformat
-
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    calls = set()
-    for cell in nb.cells:
-        block = re.search(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", cell.source, re.DOTALL)
-        if block:
-            (line,) = block.group(1).strip().splitlines()[1:]
-            match = re.fullmatch(rf'run_hidden\("{NB}", "(\w+)", (\w+), points=(\d+)\)', line)
-            assert match and match.group(1) == match.group(2), line
-            assert float(match.group(3)) == float(cell.metadata["nbgrader"]["points"])
-            calls.add(match.group(1))
-    assert calls == set(EXERCISES)
-
-
 def test_the_cases_hold_what_the_issue_asks_for():
     arrays = [c.args[0] for c in checks_for(NB)["logsumexp"].cases()]
     values = np.concatenate([a.reshape(-1) for a in arrays])
@@ -72,15 +45,6 @@ def test_the_cases_hold_what_the_issue_asks_for():
     assert any(set(np.asarray(c.args[1]).ravel()) == set(range(c.args[0].shape[1])) for c in ce)
     huber = checks_for(NB)["huber"].cases()
     assert any(np.any(np.abs(c.args[0] - c.args[1]) == c.kwargs.get("delta", 1.0)) for c in huber)
-
-
-@pytest.mark.parametrize("exercise", EXERCISES)
-def test_not_implemented_is_reported(exercise):
-    def stub(*args, **kwargs):
-        raise NotImplementedError(f"{exercise}: replace this line with your solution")
-
-    fraction, lines = verdict_text(exercise, stub)
-    assert fraction == 0.0 and "not implemented yet" in lines
 
 
 @pytest.mark.parametrize("exercise", EXERCISES)

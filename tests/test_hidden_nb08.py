@@ -6,7 +6,6 @@ hidden check and pass the visible cells; the judge fails cleanly on malformed ou
 """
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
@@ -35,32 +34,6 @@ def verdict_text(exercise: str, obj) -> tuple:
     return verdict.fraction, "\n".join(verdict.lines())
 
 
-def test_checks_cover_exactly_the_exercises():
-    assert set(checks_for(NB)) == set(EXERCISES)
-
-
-@pytest.mark.parametrize("exercise", EXERCISES)
-def test_notebook_solution_passes(ref, exercise):
-    verdict = hidden_verdict(NB, exercise, ref[exercise])
-    assert verdict.passed, "\n".join(verdict.lines())
-
-
-def test_notebook_test_cells_call_the_hidden_checks_by_name():
-    import nbformat
-
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    calls = set()
-    for cell in nb.cells:
-        block = re.search(r"### BEGIN HIDDEN TESTS\n(.*?)### END HIDDEN TESTS", cell.source, re.DOTALL)
-        if block:
-            (line,) = block.group(1).strip().splitlines()[1:]
-            match = re.fullmatch(rf'run_hidden\("{NB}", "(\w+)", (\w+), points=(\d+)\)', line)
-            assert match and match.group(1) == match.group(2), line
-            assert float(match.group(3)) == float(cell.metadata["nbgrader"]["points"])
-            calls.add(match.group(1))
-    assert calls == set(EXERCISES)
-
-
 def test_the_cases_hold_what_the_issue_asks_for():
     for exercise in ("SGD", "Adam", "AdamW"):
         cases = checks_for(NB)[exercise].cases()
@@ -71,16 +44,6 @@ def test_the_cases_hold_what_the_issue_asks_for():
         assert any(all(not np.any(g) for g in step) for c in cases for step in c.kwargs["grads"])
     hypers = [c.kwargs["hyper"] for c in checks_for(NB)["SGD"].cases()]
     assert any(h.get("nesterov") for h in hypers) and any(h.get("dampening") for h in hypers)
-
-
-@pytest.mark.parametrize("exercise", EXERCISES)
-def test_not_implemented_is_reported(exercise):
-    class Stub:
-        def __init__(self, *args, **kwargs):
-            raise NotImplementedError(f"{exercise}: replace this line with your solution")
-
-    fraction, lines = verdict_text(exercise, Stub)
-    assert fraction == 0.0 and "not implemented yet" in lines
 
 
 @pytest.mark.parametrize("exercise", EXERCISES)
