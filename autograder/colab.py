@@ -122,4 +122,7 @@ def package_pyproject(version: str) -> str:
         "\n"
         "[tool.setuptools.packages.find]\n"
         'include = ["course*"]\n'
+        "\n"
+        "[tool.setuptools.package-data]\n"
+        'course = ["datasets/*"]\n'
     )

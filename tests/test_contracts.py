@@ -17,6 +17,7 @@ from autograder.hidden import hidden_verdict
 from course.checks import CheckFailed
 from notebooks import SOURCE
 from solutions import run_visible, solution_namespace
+from forms_nb10 import FORWARD_FORMS, LABEL_FORMS, LOSS_PAIR_FORMS
 
 F64, F32 = torch.float64, torch.float32
 
@@ -144,6 +145,11 @@ EXERCISES = [
     ("07_regularization", "l1_subgradient", "test_l1_subgradient", "l1_subgradient", ARRAY_FORMS),
     ("07_regularization", "best_epoch", "test_best_epoch", "best_epoch", INDEX_FORMS),
     ("08_optimizers", "trajectory", "test_trajectory", "trajectory", ARRAY_FORMS),
+    ("09_training_loop", "train_epoch", "test_train_epoch", "train_epoch", NUMBER_FORMS),
+    ("09_training_loop", "evaluate", "test_evaluate", "evaluate", SEQUENCE_FORMS),
+    ("10_final_boss", "mlp_forward", "test_mlp_forward", "mlp_forward", FORWARD_FORMS),
+    ("10_final_boss", "softmax_cross_entropy", "test_softmax_cross_entropy", "softmax_cross_entropy", LOSS_PAIR_FORMS),
+    ("10_final_boss", "predict", "test_predict", "predict", LABEL_FORMS),
 ]
 CASES = [(nb, ex, cell, name, form) for nb, ex, cell, name, forms in EXERCISES for form in forms]
 

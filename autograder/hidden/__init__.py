@@ -32,6 +32,8 @@ NOTEBOOK_MODULES = {
     "06_losses": "autograder.hidden.nb06_losses",
     "07_regularization": "autograder.hidden.nb07_regularization",
     "08_optimizers": "autograder.hidden.nb08_optimizers",
+    "09_training_loop": "autograder.hidden.nb09_training_loop",
+    "10_final_boss": "autograder.hidden.nb10_final_boss",
 }
 
 

@@ -26,6 +26,8 @@ from .core import (
 )
 from . import nb01, nb02, nb03, nb04, nb05, nb07
 from . import nb08
+from . import nb09
+from . import nb10
 
 #: probe name -> probe(obj, case) -> Outcome
 PROBES: dict[str, Callable[[Any, Case], Outcome]] = {
@@ -34,6 +36,8 @@ PROBES: dict[str, Callable[[Any, Case], Outcome]] = {
 }
 for _module, _prefix in ((nb02, "nb02"), (nb03, "nb03"), (nb04, "nb04"), (nb05, "nb05"), (nb07, "nb07"), (nb08, "nb08")):
     PROBES.update({f"{_prefix}.{name}": probe for name, probe in _module.PROBES.items()})
+PROBES.update({f"nb09.{name}": probe for name, probe in nb09.PROBES.items()})
+PROBES.update({f"nb10.{name}": probe for name, probe in nb10.PROBES.items()})
 
 
 def run_probe(name: str, obj: Any, case: Case) -> Outcome:
