@@ -224,7 +224,6 @@ def activation_explorer(activation: str = DEFAULTS["activation"], std: float = D
     and a figure redrawn on every change. Pass your functions by name, e.g. sigmoid=sigmoid."""
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
-    from IPython.display import display  # noqa: F401  (the box is the cell's value)
 
     known = {name for pair in ACTIVATIONS.values() for name in pair if name}
     unknown = sorted(set(functions) - known)

@@ -18,13 +18,12 @@ NumPy and the standard library only; torch is imported inside :func:`torch_deriv
 """
 from __future__ import annotations
 
-import sys
 import warnings
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
-from .checks import CheckFailed, Comparison, compare, format_shape, inputs_unchanged
+from .checks import CheckFailed, Comparison, _torch_tensor_type, compare, format_shape, inputs_unchanged
 
 __all__ = [
     "check_inputs",
@@ -60,11 +59,6 @@ def check_inputs() -> list:
         ("a 0-d array", np.array(-0.75)),
         ("an empty array (0,)", np.zeros(0)),
     ]
-
-
-def _torch_tensor_type():
-    torch = sys.modules.get("torch")
-    return getattr(torch, "Tensor", None) if torch is not None else None
 
 
 def result_form(got: Any) -> Any:

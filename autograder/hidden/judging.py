@@ -43,3 +43,24 @@ def with_hint(result: Comparison, hint: Optional[str]) -> Comparison:
     if result.ok or not hint:
         return result
     return Comparison(result.name, False, f"{result.message} — likely cause: {hint}")
+
+
+def value_error_judgement(check: Any, case: Any, outcome: Any, returned: str) -> Optional[Comparison]:
+    """The verdict on one case of a check whose errors group must raise ValueError, or None when the
+    check's own judge decides (a valid case that did not raise ValueError).
+
+    ``check`` has ``exercise``, ``name(case)`` and ``fail(case, text)``; ``returned`` says what the
+    contract asks when a bad input returned instead of raising."""
+    from .framework import ERRORS
+
+    if case.group != ERRORS:
+        if outcome.kind == "raised" and outcome.error == "ValueError":
+            return check.fail(case, f"raised ValueError on valid arguments: {outcome.message}")
+        return None
+    if outcome.kind == "raised" and outcome.error == "NotImplementedError":
+        return check.fail(case, "not implemented yet")
+    if outcome.kind != "raised":
+        return check.fail(case, returned)
+    if outcome.error != "ValueError":
+        return check.fail(case, f"should raise ValueError, but raised {outcome.error}: {outcome.message}")
+    return Comparison(check.exercise, True, f"✓ {check.name(case)}: ValueError")

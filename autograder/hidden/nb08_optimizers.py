@@ -23,8 +23,8 @@ from course.optimizers import (GRADS_CHANGED, compare_steps, step_hint, steps_pr
                                trajectory_problem)
 from course.checks import compare
 
-from .framework import EDGE, ERRORS, MAIN, Case, Outcome, by_exercise, grouped
-from .judging import torch_module
+from .framework import Case, Outcome, by_exercise, grouped
+from .judging import torch_module, value_error_judgement
 from .nb03_manual_backprop import _Check
 
 NOTEBOOK = "08_optimizers"
@@ -275,18 +275,9 @@ class OptimizerCheck(_Check):
         return self._cases()
 
     def judge(self, case: Case, outcome: Outcome) -> Comparison:
-        if case.group != ERRORS:
-            if outcome.kind == "raised" and outcome.error == "ValueError":
-                return self.fail(case, f"raised ValueError on valid arguments: {outcome.message}")
-            return super().judge(case, outcome)
-        if outcome.kind == "raised" and outcome.error == "NotImplementedError":
-            return self.fail(case, "not implemented yet")
-        if outcome.kind != "raised":
-            return self.fail(case, "should raise ValueError when built, as torch.optim.SGD does: Nesterov momentum "
-                                   "needs momentum > 0 and dampening 0")
-        if outcome.error != "ValueError":
-            return self.fail(case, f"should raise ValueError, but raised {outcome.error}: {outcome.message}")
-        return Comparison(self.exercise, True, f"✓ {self.name(case)}: ValueError")
+        verdict = value_error_judgement(self, case, outcome, "should raise ValueError when built, as torch.optim.SGD "
+                                        "does: Nesterov momentum needs momentum > 0 and dampening 0")
+        return verdict if verdict is not None else super().judge(case, outcome)
 
     def judge_value(self, case: Case, value: Any) -> Comparison:
         kw = case.kwargs

@@ -29,8 +29,8 @@ from course.training import (HINTS, batches_problem, cadence_problem, evaluate_v
                              train_epoch_verdict)
 
 from ..probe import nb09 as probe_nb09
-from .framework import ERRORS, Case, Outcome, by_exercise, grouped
-from .judging import torch_module
+from .framework import Case, Outcome, by_exercise, grouped
+from .judging import torch_module, value_error_judgement
 from .nb03_manual_backprop import _Check
 
 NOTEBOOK = "09_training_loop"
@@ -84,18 +84,9 @@ class MinibatchCheck(_Nb09Check):
         return _minibatch_cases()
 
     def judge(self, case: Case, outcome: Outcome) -> Comparison:
-        if case.group != ERRORS:
-            if outcome.kind == "raised" and outcome.error == "ValueError":
-                return self.fail(case, f"raised ValueError on valid arguments: {outcome.message}")
-            return super().judge(case, outcome)
-        if outcome.kind == "raised" and outcome.error == "NotImplementedError":
-            return self.fail(case, "not implemented yet")
-        if outcome.kind != "raised":
-            return self.fail(case, "should raise ValueError: a batch needs at least one sample (batch_size >= 1), "
-                                   "as torch's BatchSampler says")
-        if outcome.error != "ValueError":
-            return self.fail(case, f"should raise ValueError, but raised {outcome.error}: {outcome.message}")
-        return Comparison(self.exercise, True, f"✓ {self.name(case)}: ValueError")
+        verdict = value_error_judgement(self, case, outcome, "should raise ValueError: a batch needs at least one "
+                                        "sample (batch_size >= 1), as torch's BatchSampler says")
+        return verdict if verdict is not None else super().judge(case, outcome)
 
     def judge_value(self, case: Case, value: Any) -> Comparison:
         kw = case.kwargs

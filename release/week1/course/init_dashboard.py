@@ -378,7 +378,6 @@ def init_scale_dashboard(forward_stats: Optional[Callable] = None, scheme: str =
     depth; a figure redrawn on every change. ``forward_stats`` is your function."""
     import ipywidgets as widgets
     import matplotlib.pyplot as plt
-    from IPython.display import display
 
     scale_box = widgets.FloatLogSlider(value=scale, base=10, min=-2, max=2, step=0.01, description="init scale",
                                        continuous_update=False, readout_format=".3g")

@@ -40,13 +40,12 @@ from __future__ import annotations
 import itertools
 import math
 import re
-import sys
 from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
 from .checks import CheckFailed, Comparison, compare, compare_scalar, format_shape
-from .elementwise import quiet_call
+from .elementwise import quiet_call, result_form
 from .losses import array_problem, first_match, scalar_problem, warnings_hint
 
 __all__ = ["RTOL", "DEFAULTS", "TARGET_ACCURACY", "SCHEMES", "HISTORY_CONTRACT", "param_names", "layer_shapes",
@@ -117,28 +116,17 @@ def sizes_of(params: dict) -> list:
     return [int(np.shape(params["W1"])[1])] + [int(np.shape(params[f"W{l}"])[0]) for l in range(1, L + 1)]
 
 
-def _torch_tensor_type():
-    torch = sys.modules.get("torch")
-    return getattr(torch, "Tensor", None) if torch is not None else None
-
-
 def plain_form(got: Any) -> Any:
-    """What the grader's probe hands the judge for ``got``: arrays stay (a copy), a torch tensor
-    becomes its NumPy array, a NumPy scalar a Python number, tuples, lists and dicts are converted
-    item by item; anything else stays as it is (and fails the ``*_problem`` functions)."""
+    """What the grader's probe hands the judge for ``got``: tuples, lists and dicts are converted item
+    by item, each item as :func:`course.elementwise.result_form` reads it (arrays copied, a torch tensor
+    as its NumPy array, a NumPy scalar as a Python number); anything else stays as it is (and fails the
+    ``*_problem`` functions)."""
     t = type(got)
-    if issubclass(t, np.ndarray):
-        return np.array(np.ndarray.view(got, np.ndarray), copy=True)
-    if isinstance(got, np.generic):
-        return got.item()
-    tensor = _torch_tensor_type()
-    if tensor is not None and t is tensor:
-        return got.detach().cpu().numpy().copy()
     if t in (tuple, list):
         return t(plain_form(v) for v in got)
     if t is dict:
         return {k: plain_form(v) for k, v in got.items()}
-    return got
+    return result_form(got)
 
 
 def _kind(value: Any) -> str:
