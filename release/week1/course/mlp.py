@@ -929,19 +929,30 @@ def check_train_replay(train_mlp: Callable, X: np.ndarray, y: np.ndarray, layer_
     return Comparison("train_mlp", True, f"✓ train_mlp [{label}]: the loss per epoch and the final params match torch")
 
 
+def _pair_problem(value: Any, shapes: dict) -> Optional[str]:
+    """Why ``value`` is not a pair (params, history) whose params have these shapes (None: it is)."""
+    if type(value) not in (tuple, list) or len(value) != 2:
+        return f"returned {_kind(value)}; return the pair (params, history)"
+    return params_problem(value[0], shapes)
+
+
+def _run_problem(value: Any, layer_sizes: Sequence[int], epochs: int, with_val: bool) -> tuple:
+    """(problem, history's record) of a returned (params, history): :func:`_pair_problem`, then
+    :func:`history_problem`; the record is None when there is a problem."""
+    problem = _pair_problem(value, layer_shapes(layer_sizes))
+    if problem:
+        return problem, None
+    return history_problem(value[1], epochs, with_val)
+
+
 def train_replay_problem(value: Any, start: dict, X: np.ndarray, y: np.ndarray, layer_sizes: Sequence[int],
                          lr: float, epochs: int, momentum: float, X_val: Optional[np.ndarray] = None,
                          y_val: Optional[np.ndarray] = None) -> Optional[str]:
     """Why (params, history) of a full-batch run from the initial params ``start`` is not torch's."""
-    if type(value) not in (tuple, list) or len(value) != 2:
-        return f"returned {_kind(value)}; return the pair (params, history)"
-    params, history = value
-    problem = params_problem(params, layer_shapes(layer_sizes))
+    problem, record = _run_problem(value, layer_sizes, epochs, X_val is not None)
     if problem:
         return problem
-    problem, record = history_problem(history, epochs, X_val is not None)
-    if problem:
-        return problem
+    params = value[0]
     ref = _torch_train(start, X, y, lr, momentum, epochs, X_val=X_val, y_val=y_val)
     scale = 1e-9 * (1.0 + float(np.max(ref["loss"])))
     result = compare("history['loss']", record["loss"], ref["loss"], rtol=1e-8, atol=scale)
@@ -999,15 +1010,10 @@ def check_train_epoch_loss(train_mlp: Callable, X: np.ndarray, y: np.ndarray, la
 
 def epoch_loss_problem(value: Any, X: np.ndarray, y: np.ndarray, layer_sizes: Sequence[int], epochs: int,
                        batch_size: int) -> Optional[str]:
-    if type(value) not in (tuple, list) or len(value) != 2:
-        return f"returned {_kind(value)}; return the pair (params, history)"
-    params, history = value
-    problem = params_problem(params, layer_shapes(layer_sizes))
+    problem, record = _run_problem(value, layer_sizes, epochs, False)
     if problem:
         return problem
-    problem, record = history_problem(history, epochs, False)
-    if problem:
-        return problem
+    params = value[0]
     want = _torch_loss(_torch_logits(params, X), y)[0]
     loss = record["loss"]
     result = compare("history['loss']", loss, np.full(epochs, want), rtol=1e-9, atol=1e-12)
@@ -1054,9 +1060,7 @@ def shuffle_problem(values: list, X: np.ndarray, y: np.ndarray, layer_sizes: Seq
     shapes = layer_shapes(layer_sizes)
     pairs = []
     for value in values:
-        if type(value) not in (tuple, list) or len(value) != 2:
-            return f"returned {_kind(value)}; return the pair (params, history)"
-        problem = params_problem(value[0], shapes)
+        problem = _pair_problem(value, shapes)
         if problem:
             return problem
         pairs.append(value[0])
@@ -1098,9 +1102,7 @@ def new_order_problem(values: list, X: np.ndarray, y: np.ndarray, layer_sizes: S
     shapes = layer_shapes(layer_sizes)
     pairs = []
     for value in values:
-        if type(value) not in (tuple, list) or len(value) != 2:
-            return f"returned {_kind(value)}; return the pair (params, history)"
-        problem = params_problem(value[0], shapes)
+        problem = _pair_problem(value, shapes)
         if problem:
             return problem
         pairs.append(value[0])
@@ -1167,15 +1169,10 @@ def check_digits_accuracy(train_mlp: Callable, digits: Any, seeds: Sequence[int]
 def digits_run_problem(value: Any, sizes: Sequence[int], epochs: int, X_val: np.ndarray,
                        y_val: np.ndarray) -> Optional[str]:
     """Why one run's (params, history) on the digits breaks the contract (the accuracy aside)."""
-    if type(value) not in (tuple, list) or len(value) != 2:
-        return f"returned {_kind(value)}; return the pair (params, history)"
-    params, history = value
-    problem = params_problem(params, layer_shapes(sizes))
+    problem, record = _run_problem(value, sizes, epochs, True)
     if problem:
         return problem
-    problem, record = history_problem(history, epochs, True)
-    if problem:
-        return problem
+    params = value[0]
     want = accuracy(params, X_val, y_val)
     if abs(record["val_acc"][-1] - want) > 1e-12:
         return (f"history['val_acc'][-1] is {record['val_acc'][-1]:.6g}, but the returned params score {want:.6g} on "
