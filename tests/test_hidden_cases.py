@@ -4,8 +4,9 @@
   sandbox, and labelled uniquely (a student reads the labels).
 - The source notebook's graded test cells call exactly the notebook's checks, by name, each with the
   cell's own points.
-- The notebook's own solution passes every hidden check, and an unwritten exercise (a stub raising
-  NotImplementedError) is reported as "not implemented yet" and earns nothing.
+- The notebook's own solution passes every hidden check and every visible one (with nothing on
+  stderr), and an unwritten exercise (a stub raising NotImplementedError) is reported as "not
+  implemented yet" and earns nothing.
 
 Notebook-specific properties (the typical mistakes and their diagnoses, correct code written in
 other styles, malformed outcomes) live in tests/test_hidden_nbXX.py.
@@ -18,7 +19,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from solutions import solution_namespace
+from solutions import run_visible, solution_namespace
 
 from autograder.hidden import NOTEBOOK_MODULES, checks_for, hidden_verdict
 from autograder.probe import wire
@@ -78,6 +79,21 @@ def test_the_notebook_solution_passes(notebook, exercise):
     obj = solution_namespace(source_notebook(notebook))[graded_calls(notebook)[exercise][0]]
     verdict = hidden_verdict(notebook, exercise, obj)
     assert verdict.passed, "\n".join(verdict.lines())
+
+
+def graded_test_cells(notebook: str) -> list[str]:
+    """The grade ids of the notebook's test cells that hold hidden checks."""
+    cells = nbformat.read(source_notebook(notebook), as_version=4).cells
+    return [cell.metadata["nbgrader"]["grade_id"] for cell in cells if HIDDEN_BLOCK.search(cell.source)]
+
+
+VISIBLE = [(notebook, grade_id) for notebook in sorted(NOTEBOOK_MODULES) for grade_id in graded_test_cells(notebook)]
+
+
+@pytest.mark.parametrize("notebook, grade_id", VISIBLE)
+def test_the_notebook_solution_passes_the_visible_checks_quietly(notebook, grade_id, capfd):
+    run_visible(source_notebook(notebook), solution_namespace(source_notebook(notebook)), grade_id)
+    assert capfd.readouterr().err == ""
 
 
 @pytest.mark.parametrize("notebook, exercise", ALL)

@@ -289,12 +289,6 @@ def test_correct_implementations_in_other_styles_pass_the_visible_cells(ref, cap
     assert capfd.readouterr().err == ""
 
 
-def test_visible_cells_pass_on_the_solutions(ref, capfd):
-    for exercise in EXERCISES:
-        run_visible(NOTEBOOK, ref, f"test_{exercise}")
-    assert capfd.readouterr().err == ""
-
-
 @pytest.mark.parametrize("grade_id, name, fn, text", [
     ("test_logsumexp", "logsumexp", lambda z, axis=-1: np.log(np.sum(np.exp(z), axis=axis)), "overflow"),
     ("test_softmax", "softmax", lambda z, axis=-1: np.exp(z) / np.sum(np.exp(z), axis=axis, keepdims=True), "overflow"),
